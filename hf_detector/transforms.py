@@ -1,0 +1,363 @@
+"""Train-time augmentation and Kalman denoising.
+
+Augmentation exists to break the dataset's shortcuts (see the data README): reals are often
+small and soft, fakes sharp; reals tight crops, fakes FFHQ-framed. Random rescaling, blur and
+JPEG re-encoding applied to BOTH classes make "sharpness" and "compression" useless as cues;
+flips, small rotations, crops and zoom-out do the same for residual framing differences.
+
+Every op is a plain function `op(image, rng) -> image` taking a `random.Random` or a numpy
+`Generator`, so results are reproducible from a seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+__all__ = [
+    "AugmentationConfig",
+    "TrainAugmentation",
+    "build_train_augmentation",
+    "colour_jitter",
+    "horizontal_flip",
+    "kalman_denoise",
+    "kalman_denoise_pil",
+    "random_blur",
+    "random_jpeg",
+    "random_rescale",
+    "random_resized_crop",
+    "random_rotate",
+    "random_zoom_out",
+]
+
+Rng = random.Random | np.random.Generator
+
+_RESAMPLE_FILTERS = (
+    Image.Resampling.NEAREST,
+    Image.Resampling.BILINEAR,
+    Image.Resampling.BICUBIC,
+    Image.Resampling.LANCZOS,
+    Image.Resampling.BOX,
+    Image.Resampling.HAMMING,
+)
+
+
+# --- rng helpers: one code path for random.Random and numpy Generators ---------------------------
+
+
+def _uniform(rng: Rng, low: float, high: float) -> float:
+    return float(rng.uniform(low, high))
+
+
+def _integer(rng: Rng, low: int, high: int) -> int:
+    """Uniform integer in [low, high] inclusive."""
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(low, high + 1))
+    return rng.randint(low, high)
+
+
+def _choice(rng: Rng, options: Sequence):
+    return options[_integer(rng, 0, len(options) - 1)]
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _affine_reflect(image: Image.Image, matrix: np.ndarray) -> Image.Image:
+    """Affine warp, same size, reflected borders (no black corners for the model to notice)."""
+    array = np.asarray(_rgb(image))
+    height, width = array.shape[:2]
+    border = cv2.BORDER_REFLECT_101 if min(height, width) > 1 else cv2.BORDER_REPLICATE
+    out = cv2.warpAffine(array, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=border)
+    return Image.fromarray(out)
+
+
+# --- individual ops --------------------------------------------------------------------------------
+
+
+def horizontal_flip(image: Image.Image, rng: Rng | None = None) -> Image.Image:
+    """Mirror left/right (faces are symmetric enough; the rng is unused, kept for a uniform API)."""
+    return _rgb(image).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+
+def random_rotate(image: Image.Image, rng: Rng, max_degrees: float = 10.0) -> Image.Image:
+    """Rotate about the centre by U(-max_degrees, max_degrees), reflecting the borders."""
+    angle = _uniform(rng, -max_degrees, max_degrees)
+    width, height = image.size
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), angle, 1.0)
+    return _affine_reflect(image, matrix)
+
+
+def random_resized_crop(
+    image: Image.Image,
+    rng: Rng,
+    scale: tuple[float, float] = (0.8, 1.0),
+    ratio: tuple[float, float] = (0.9, 1.0 / 0.9),
+) -> Image.Image:
+    """Crop a random region of area fraction `scale` (aspect `ratio`) and resize back to the input size."""
+    image = _rgb(image)
+    width, height = image.size
+    area = _uniform(rng, *scale) * width * height
+    aspect = float(np.exp(_uniform(rng, np.log(ratio[0]), np.log(ratio[1]))))
+    crop_w = int(round(min(width, max(1.0, np.sqrt(area * aspect)))))
+    crop_h = int(round(min(height, max(1.0, np.sqrt(area / aspect)))))
+    left = _integer(rng, 0, width - crop_w)
+    top = _integer(rng, 0, height - crop_h)
+    box = (left, top, left + crop_w, top + crop_h)
+    return image.resize((width, height), Image.Resampling.BILINEAR, box=box)
+
+
+def random_zoom_out(image: Image.Image, rng: Rng, scale: tuple[float, float] = (0.7, 1.0)) -> Image.Image:
+    """Shrink the content by U(scale) at a random position, filling with reflections.
+
+    Why: tight-crop reals need reflected fill after face alignment while FFHQ-style fakes do not;
+    adding the same kind of fill to every class stops "mirrored border = real" from being learned.
+    """
+    width, height = image.size
+    factor = _uniform(rng, *scale)
+    tx = _uniform(rng, 0.0, (1.0 - factor) * width)
+    ty = _uniform(rng, 0.0, (1.0 - factor) * height)
+    matrix = np.array([[factor, 0.0, tx], [0.0, factor, ty]])
+    return _affine_reflect(image, matrix)
+
+
+def random_jpeg(image: Image.Image, rng: Rng, quality: tuple[int, int] = (30, 100)) -> Image.Image:
+    """Real JPEG encode/decode at a random quality in [quality[0], quality[1]]."""
+    q = _integer(rng, int(quality[0]), int(quality[1]))
+    buffer = io.BytesIO()
+    _rgb(image).save(buffer, format="JPEG", quality=q)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return decoded.convert("RGB")
+
+
+def random_blur(image: Image.Image, rng: Rng, sigma: tuple[float, float] = (0.0, 3.0)) -> Image.Image:
+    """Gaussian blur with standard deviation U(sigma) (PIL's radius is the standard deviation)."""
+    s = _uniform(rng, *sigma)
+    image = _rgb(image)
+    if s < 0.05:  # visually a no-op; skip the work
+        return image.copy()
+    return image.filter(ImageFilter.GaussianBlur(radius=s))
+
+
+def random_rescale(image: Image.Image, rng: Rng, factor: tuple[float, float] = (0.25, 1.0)) -> Image.Image:
+    """Downscale by U(factor) then back up, with random resampling filters each way.
+
+    Makes sharp fakes look like the small, upscaled real photos (and vice versa is covered by blur).
+    """
+    image = _rgb(image)
+    width, height = image.size
+    f = _uniform(rng, *factor)
+    small = (max(1, round(width * f)), max(1, round(height * f)))
+    down = _choice(rng, _RESAMPLE_FILTERS)
+    up = _choice(rng, _RESAMPLE_FILTERS)
+    return image.resize(small, down).resize((width, height), up)
+
+
+def colour_jitter(image: Image.Image, rng: Rng, strength: float = 0.1) -> Image.Image:
+    """Light brightness/contrast/saturation jitter, each factor in U(1 - strength, 1 + strength)."""
+    image = _rgb(image)
+    for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        image = enhancer(image).enhance(_uniform(rng, 1.0 - strength, 1.0 + strength))
+    return image
+
+
+# --- composition -------------------------------------------------------------------------------------
+
+_PROBABILITY_FIELDS = ("flip", "rotate", "resized_crop", "zoom_out", "colour", "rescale", "blur", "jpeg")
+
+
+@dataclass
+class AugmentationConfig:
+    """Probability of each op (a bool switch also works: True = its default probability, False = off).
+
+    Applied in this order: geometry (flip, rotate, resized_crop, zoom_out), colour, then
+    degradations (rescale, blur, JPEG last, as a real pipeline would compress last).
+    """
+
+    flip: float = 0.5
+    rotate: float = 0.5
+    resized_crop: float = 0.5
+    zoom_out: float = 0.25
+    colour: float = 0.5
+    rescale: float = 0.5
+    blur: float = 0.5
+    jpeg: float = 0.5
+    rotate_degrees: float = 10.0
+    crop_scale: tuple[float, float] = (0.8, 1.0)
+    zoom_out_scale: tuple[float, float] = (0.7, 1.0)
+    colour_strength: float = 0.1
+    rescale_factor: tuple[float, float] = (0.25, 1.0)
+    blur_sigma: tuple[float, float] = (0.0, 3.0)
+    jpeg_quality: tuple[int, int] = (30, 100)
+
+    def __post_init__(self) -> None:
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name in _PROBABILITY_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                value = defaults[name] if value else 0.0
+            value = float(value)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"AugmentationConfig.{name} must be a probability in [0, 1], got {value}")
+            setattr(self, name, value)
+
+    @classmethod
+    def none(cls) -> AugmentationConfig:
+        """Every op off: the augmentation is the identity."""
+        return cls(**{name: 0.0 for name in _PROBABILITY_FIELDS})
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, name) > 0 for name in _PROBABILITY_FIELDS)
+
+
+class TrainAugmentation:
+    """Callable PIL -> PIL applying the configured ops; a class (not a closure) so it pickles.
+
+    Note: with DataLoader workers each worker gets a copy of the same rng state; call
+    `reseed(seed + worker_id)` in a `worker_init_fn` to decorrelate them.
+    """
+
+    def __init__(self, config: AugmentationConfig, seed: int | None = None) -> None:
+        self.config = config
+        self.rng = random.Random(seed)
+
+    def reseed(self, seed: int | None) -> None:
+        self.rng = random.Random(seed)
+
+    def _steps(self) -> list[tuple[float, Callable[[Image.Image, Rng], Image.Image]]]:
+        c = self.config
+        return [
+            (c.flip, horizontal_flip),
+            (c.rotate, lambda im, r: random_rotate(im, r, c.rotate_degrees)),
+            (c.resized_crop, lambda im, r: random_resized_crop(im, r, c.crop_scale)),
+            (c.zoom_out, lambda im, r: random_zoom_out(im, r, c.zoom_out_scale)),
+            (c.colour, lambda im, r: colour_jitter(im, r, c.colour_strength)),
+            (c.rescale, lambda im, r: random_rescale(im, r, c.rescale_factor)),
+            (c.blur, lambda im, r: random_blur(im, r, c.blur_sigma)),
+            (c.jpeg, lambda im, r: random_jpeg(im, r, c.jpeg_quality)),
+        ]
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        image = _rgb(image)
+        for probability, op in self._steps():
+            # Always draw, so one op's switch does not shift the random stream of the others.
+            if self.rng.random() < probability:
+                image = op(image, self.rng)
+        return image
+
+    def __repr__(self) -> str:
+        return f"TrainAugmentation({self.config})"
+
+
+def build_train_augmentation(
+    config: AugmentationConfig | None = None, seed: int | None = None, **switches: float | bool
+) -> Callable[[Image.Image], Image.Image]:
+    """Train augmentation from a config and/or keyword switches (e.g. `jpeg=False, blur=0.3`)."""
+    config = config or AugmentationConfig()
+    if switches:
+        config = dataclasses.replace(config, **switches)
+    return TrainAugmentation(config, seed)
+
+
+# --- Kalman denoising ------------------------------------------------------------------------------
+
+
+def _kalman_gains(n: int, q: float, r: float) -> tuple[np.ndarray, np.ndarray]:
+    """Filter gains K_t and RTS smoother gains C_t for a random walk observed in noise.
+
+    With a random-walk model both depend only on Q, R and t, not on the data, so they are
+    computed once per line length and shared by every row and channel.
+    """
+    gains = np.empty(n)
+    smooth = np.empty(n)
+    p = r  # P_0: first measurement taken as the initial estimate, with its noise
+    gains[0] = 1.0
+    for t in range(1, n):
+        p_pred = p + q
+        gains[t] = p_pred / (p_pred + r)
+        smooth[t - 1] = p / p_pred  # C_{t-1} = P_{t-1|t-1} / P_{t|t-1}
+        p = (1.0 - gains[t]) * p_pred
+    smooth[n - 1] = 0.0
+    return gains, smooth
+
+
+def _kalman_smooth_axis0(z: np.ndarray, q: float, r: float) -> np.ndarray:
+    """Kalman filter + RTS smoother along axis 0 of a 2-D array (n, m): loops over n, vectorised over m."""
+    n = z.shape[0]
+    if n < 2:
+        return z.copy()
+    gains, smooth = _kalman_gains(n, q, r)
+    x = np.empty_like(z)
+    x[0] = z[0]
+    for t in range(1, n):  # forward filter; prediction x_{t|t-1} = x_{t-1|t-1}
+        x[t] = x[t - 1] + gains[t] * (z[t] - x[t - 1])
+    for t in range(n - 2, -1, -1):  # RTS backward pass
+        x[t] += smooth[t] * (x[t + 1] - x[t])
+    return x
+
+
+def kalman_denoise(
+    image: np.ndarray,
+    process_noise: float = 1e-3,
+    measurement_noise: float = 1e-2,
+    mode: str = "sequential",
+) -> np.ndarray:
+    """Denoise a float image in [0, 1] (HxW or HxWxC) with a scalar Kalman filter + RTS smoother.
+
+    State model: x_t = x_{t-1} + w, w ~ N(0, Q=process_noise); z_t = x_t + v, v ~ N(0, R=measurement_noise).
+    Run along each row, then along each column ("sequential", 2-D smoothing) or both on the input
+    and averaged ("average"). Returns the same shape and dtype, clipped to [0, 1].
+    """
+    array = np.asarray(image)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(f"kalman_denoise expects a float image in [0, 1], got dtype {array.dtype}")
+    if array.ndim not in (2, 3):
+        raise ValueError(f"kalman_denoise expects HxW or HxWxC, got shape {array.shape}")
+    if process_noise <= 0 or measurement_noise <= 0:
+        raise ValueError("process_noise and measurement_noise must be > 0")
+    if mode not in ("sequential", "average"):
+        raise ValueError(f"mode must be 'sequential' or 'average', got {mode!r}")
+    if array.size == 0:
+        return array.copy()
+    work = array.astype(np.float32 if array.dtype.itemsize <= 4 else np.float64)
+    cube = work if work.ndim == 3 else work[:, :, None]
+    height, width, channels = cube.shape
+    q, r = float(process_noise), float(measurement_noise)
+
+    def along_rows(c: np.ndarray) -> np.ndarray:
+        # (W, H*C) contiguous so each step of the column loop touches one contiguous slab
+        z = np.ascontiguousarray(c.transpose(1, 0, 2)).reshape(width, height * channels)
+        return _kalman_smooth_axis0(z, q, r).reshape(width, height, channels).transpose(1, 0, 2)
+
+    def along_columns(c: np.ndarray) -> np.ndarray:
+        z = np.ascontiguousarray(c).reshape(height, width * channels)
+        return _kalman_smooth_axis0(z, q, r).reshape(height, width, channels)
+
+    if mode == "sequential":
+        out = along_columns(along_rows(cube))
+    else:
+        out = 0.5 * (along_rows(cube) + along_columns(cube))
+    out = np.clip(out, 0.0, 1.0).reshape(array.shape)
+    return out.astype(array.dtype, copy=False)
+
+
+def kalman_denoise_pil(
+    image: Image.Image,
+    process_noise: float = 1e-3,
+    measurement_noise: float = 1e-2,
+    mode: str = "sequential",
+) -> Image.Image:
+    """`kalman_denoise` on an RGB PIL image (8-bit in, 8-bit out)."""
+    array = np.asarray(_rgb(image), dtype=np.float32) / 255.0
+    out = kalman_denoise(array, process_noise, measurement_noise, mode)
+    return Image.fromarray(np.round(out * 255.0).astype(np.uint8))

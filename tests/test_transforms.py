@@ -1,0 +1,203 @@
+"""Augmentation ops and Kalman denoising: fast, everything generated in memory."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hf_detector import transforms as T
+
+
+def _smooth_image(size: int = 128) -> np.ndarray:
+    y, x = np.mgrid[0:size, 0:size] / (size - 1)
+    return np.stack(
+        [
+            0.5 + 0.3 * np.sin(2 * np.pi * 2 * x) * np.cos(2 * np.pi * 1.5 * y),
+            0.1 + 0.8 * x,
+            0.2 + 0.6 * y,
+        ],
+        axis=-1,
+    ).astype(np.float32)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+@pytest.fixture
+def photo() -> Image.Image:
+    rng = np.random.default_rng(0)
+    base = (_smooth_image(96) * 255).astype(np.uint8)
+    texture = rng.integers(0, 40, base.shape, dtype=np.uint8)
+    return Image.fromarray(np.clip(base.astype(int) + texture, 0, 255).astype(np.uint8)).resize((120, 96))
+
+
+# --- Kalman -----------------------------------------------------------------------------------------
+
+
+def test_kalman_improves_psnr_and_keeps_shape_dtype():
+    clean = _smooth_image(128)
+    noisy = np.clip(clean + np.random.default_rng(1).normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+    out = T.kalman_denoise(noisy)
+    assert out.shape == noisy.shape and out.dtype == noisy.dtype
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert _psnr(out, clean) >= _psnr(noisy, clean) + 3.0
+    averaged = T.kalman_denoise(noisy, mode="average")
+    assert _psnr(averaged, clean) >= _psnr(noisy, clean) + 3.0
+
+
+def test_kalman_grayscale_float64_and_parameters_matter():
+    clean = _smooth_image(64)[..., 0].astype(np.float64)
+    noisy = clean + np.random.default_rng(2).normal(0, 0.1, clean.shape)
+    out = T.kalman_denoise(noisy)
+    assert out.shape == (64, 64) and out.dtype == np.float64
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    other = T.kalman_denoise(noisy, process_noise=1e-1, measurement_noise=1e-3)
+    assert not np.allclose(out, other)
+    # Q >> R trusts the measurements: nearly the (clipped) input
+    assert np.abs(other - np.clip(noisy, 0, 1)).mean() < np.abs(out - np.clip(noisy, 0, 1)).mean()
+
+
+def test_kalman_constant_and_tiny_inputs():
+    flat = np.full((7, 5, 3), 0.25, dtype=np.float32)
+    np.testing.assert_allclose(T.kalman_denoise(flat), flat, atol=1e-6)
+    for shape in [(1, 1), (1, 9), (9, 1), (1, 1, 3), (0, 4)]:
+        assert T.kalman_denoise(np.zeros(shape, np.float32)).shape == shape
+    with pytest.raises(TypeError):
+        T.kalman_denoise(np.zeros((4, 4), np.uint8))
+
+
+def test_kalman_matches_reference_scalar_filter():
+    """Vectorised version == a textbook per-line scalar Kalman filter + RTS smoother."""
+    rng = np.random.default_rng(3)
+    line = np.clip(0.5 + rng.normal(0, 0.1, 12), 0, 1)
+    q, r = 1e-3, 1e-2
+    xf, pf, xp, pp = [line[0]], [r], [None], [None]
+    for z in line[1:]:
+        x_pred, p_pred = xf[-1], pf[-1] + q
+        k = p_pred / (p_pred + r)
+        xf.append(x_pred + k * (z - x_pred))
+        pf.append((1 - k) * p_pred)
+        xp.append(x_pred)
+        pp.append(p_pred)
+    xs = list(xf)
+    for t in range(len(line) - 2, -1, -1):
+        c = pf[t] / pp[t + 1]
+        xs[t] = xf[t] + c * (xs[t + 1] - xp[t + 1])
+    expected = np.clip(np.array(xs), 0, 1)
+    got = T.kalman_denoise(line[None, :].astype(np.float64))[0]  # one row: only the row pass matters
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_kalman_speed_and_pil():
+    noisy = np.random.default_rng(4).random((256, 256, 3), dtype=np.float32)
+    T.kalman_denoise(noisy)
+    start = time.perf_counter()
+    T.kalman_denoise(noisy)
+    assert time.perf_counter() - start < 0.5  # ~15 ms here; generous for a loaded machine
+    out = T.kalman_denoise_pil(Image.fromarray((noisy * 255).astype(np.uint8)))
+    assert out.mode == "RGB" and out.size == (256, 256)
+
+
+# --- augmentation ops --------------------------------------------------------------------------------
+
+OPS = [
+    T.horizontal_flip,
+    T.random_rotate,
+    T.random_resized_crop,
+    T.random_zoom_out,
+    T.random_jpeg,
+    T.random_blur,
+    T.random_rescale,
+    T.colour_jitter,
+]
+
+
+@pytest.mark.parametrize("op", OPS, ids=lambda op: op.__name__)
+@pytest.mark.parametrize("make_rng", [random.Random, np.random.default_rng], ids=["random", "numpy"])
+def test_op_keeps_rgb_and_size(op, make_rng, photo):
+    for mode in ("RGB", "L", "RGBA"):
+        out = op(photo.convert(mode), make_rng(0))
+        assert isinstance(out, Image.Image)
+        assert out.mode == "RGB" and out.size == photo.size
+    tiny = op(Image.new("RGB", (1, 1), (10, 20, 30)), make_rng(0))
+    assert tiny.size == (1, 1) and tiny.mode == "RGB"
+
+
+@pytest.mark.parametrize("op", OPS[1:], ids=lambda op: op.__name__)
+def test_op_reproducible_with_seed(op, photo):
+    a = np.asarray(op(photo, random.Random(5)))
+    b = np.asarray(op(photo, random.Random(5)))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_flip_mirrors(photo):
+    np.testing.assert_array_equal(np.asarray(T.horizontal_flip(photo)), np.asarray(photo)[:, ::-1])
+
+
+def test_jpeg_really_reencodes(photo):
+    out = np.asarray(T.random_jpeg(photo, random.Random(0), quality=(30, 30))).astype(int)
+    diff = np.abs(out - np.asarray(photo).astype(int))
+    assert diff.mean() > 1.0
+    high = np.abs(
+        np.asarray(T.random_jpeg(photo, random.Random(0), quality=(100, 100))).astype(int) - np.asarray(photo)
+    )
+    assert high.mean() < diff.mean()
+
+
+def test_blur_and_rescale_remove_detail(photo):
+    def detail(im: Image.Image) -> float:
+        a = np.asarray(im.convert("L"), float)
+        return float(np.abs(np.diff(a, axis=1)).mean())
+
+    assert detail(T.random_blur(photo, random.Random(0), sigma=(2.5, 3.0))) < 0.5 * detail(photo)
+    assert detail(T.random_rescale(photo, random.Random(0), factor=(0.25, 0.3))) < detail(photo)
+
+
+def test_rotate_has_no_black_corners():
+    white = Image.new("RGB", (64, 64), (255, 255, 255))
+    out = np.asarray(T.random_rotate(white, random.Random(0), max_degrees=10))
+    assert out.min() > 240
+
+
+# --- composition ----------------------------------------------------------------------------------
+
+
+def test_none_is_identity(photo):
+    augment = T.build_train_augmentation(T.AugmentationConfig.none(), seed=0)
+    for _ in range(3):
+        np.testing.assert_array_equal(np.asarray(augment(photo)), np.asarray(photo))
+    assert not T.AugmentationConfig.none().enabled
+
+
+def test_seeded_pipeline_reproducible_and_varied(photo):
+    run = lambda seed: [np.asarray(im) for im in map(T.build_train_augmentation(seed=seed), [photo] * 6)]  # noqa: E731
+    first, second, other = run(1), run(1), run(2)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == (96, 120, 3)
+    assert any(not np.array_equal(a, c) for a, c in zip(first, other, strict=True))
+    assert any(not np.array_equal(a, np.asarray(photo)) for a in first)
+
+
+def test_switches_and_bools(photo):
+    config = T.AugmentationConfig(flip=True, jpeg=False)
+    assert config.flip == 0.5 and config.jpeg == 0.0
+    augment = T.build_train_augmentation(T.AugmentationConfig.none(), seed=0, jpeg=1.0)
+    assert augment.config.jpeg == 1.0 and augment.config.flip == 0.0
+    assert not np.array_equal(np.asarray(augment(photo)), np.asarray(photo))
+    only_flip = T.build_train_augmentation(T.AugmentationConfig.none(), flip=1.0)
+    np.testing.assert_array_equal(np.asarray(only_flip(photo)), np.asarray(photo)[:, ::-1])
+    with pytest.raises(ValueError):
+        T.AugmentationConfig(blur=1.5)
+
+
+def test_pipeline_pickles(photo):
+    augment = T.build_train_augmentation(seed=3)
+    clone = pickle.loads(pickle.dumps(augment))
+    np.testing.assert_array_equal(np.asarray(augment(photo)), np.asarray(clone(photo)))
