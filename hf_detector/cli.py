@@ -1,0 +1,143 @@
+"""`hf-detector` command line: argument parsing only; the work happens in the package."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+
+SUBCOMMANDS_HELP = "train | evaluate | predict | push | push-space"
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None,
+                        help="checkpoint directory or Hub repo id (default: the bundled model)")
+    parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
+    parser.add_argument("--threshold", type=float, default=None, help="decision threshold on p(fake)")
+    parser.add_argument("--batch-size", type=int, default=16)
+
+
+def _load_detector(args: argparse.Namespace):
+    from .inference import Detector
+
+    return Detector.from_pretrained(args.model, revision=args.revision, threshold=args.threshold)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .inference import expand_paths
+
+    detector = _load_detector(args)
+    paths = expand_paths(args.paths)
+    if not paths:
+        print("error: no image files found in the given paths", file=sys.stderr)
+        return 2
+    rows = []
+    for result in detector.iter_files(paths, batch_size=args.batch_size):
+        if result.prediction is None:
+            rows.append({"file": result.path, "label": "error", "p_fake": None, "face_found": None,
+                         "error": result.error})
+            print(f"warning: {result.error}", file=sys.stderr)
+        else:
+            p = result.prediction
+            rows.append({"file": result.path, "label": p.label, "p_fake": round(p.p_fake, 6),
+                         "face_found": p.face_found, "error": None})
+    sys.stdout.write(format_rows(rows, args.format))
+    return 1 if all(r["error"] for r in rows) else 0
+
+
+def format_rows(rows: list[dict], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["file", "label", "p_fake", "face_found", "error"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()
+    width = max([len("file")] + [len(r["file"]) for r in rows])
+    lines = [f"{'file':<{width}}  label  p_fake  face"]
+    for r in rows:
+        if r["error"]:
+            lines.append(f"{r['file']:<{width}}  error  {r['error']}")
+        else:
+            lines.append(f"{r['file']:<{width}}  {r['label']:<5}  {r['p_fake']:.4f}  {'yes' if r['face_found'] else 'no'}")
+    return "\n".join(lines) + "\n"
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate
+
+    detector = _load_detector(args)
+    record = evaluate(detector, args.data, output=args.output, batch_size=args.batch_size)
+    keys = ("accuracy", "balanced_accuracy", "roc_auc", "average_precision", "f1", "ece")
+    print(", ".join(f"{k} {record[k]:.4f}" for k in keys if isinstance(record.get(k), float)))
+    for name, row in sorted(record.get("per_source", {}).items()):
+        print(f"  {name:<16} n={row['n']:<5} accuracy {row['accuracy']:.3f}  "
+              f"predicted fake {row['fraction_predicted_fake']:.3f}")
+    if record["n_errors"]:
+        print(f"{record['n_errors']} unreadable files skipped (listed in the JSON)", file=sys.stderr)
+    print(f"{record['n_images']} images in {record['seconds']:.1f} s ({record['images_per_second']:.1f} images/s)"
+          + (f"; wrote {args.output}" if args.output else ""))
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .training import main as train_main
+
+    train_main(args.train_args)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hf-detector", description="Real vs AI-generated face detector.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar=SUBCOMMANDS_HELP)
+
+    train = sub.add_parser("train", help="train a model (same arguments as train/train.py)", add_help=False)
+    train.add_argument("train_args", nargs=argparse.REMAINDER)
+    train.set_defaults(func=run_train)
+
+    predict = sub.add_parser("predict", help="classify image files and folders")
+    predict.add_argument("paths", nargs="+", help="image files or folders")
+    predict.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _add_model_args(predict)
+    predict.set_defaults(func=run_predict)
+
+    evaluate = sub.add_parser("evaluate", help="metrics on a labelled folder (real/, fake/) or Hub dataset")
+    evaluate.add_argument("--data", required=True, help="imagefolder directory or Hub dataset id")
+    evaluate.add_argument("--output", default=None, help="metrics JSON path (plots are written beside it)")
+    _add_model_args(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
+
+    try:
+        from . import hub
+    except ImportError:
+        hub = None
+    if hub is not None and hasattr(hub, "register_commands"):
+        hub.register_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # everything after `train` goes to HfArgumentParser untouched
+        from .training import main as train_main
+
+        train_main(argv[1:])
+        return 0
+    args = build_parser().parse_args(argv)
+    from .data import DataError
+    from .images import ImageLoadError
+    from .inference import ModelLoadError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ModelLoadError, DataError, ImageLoadError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

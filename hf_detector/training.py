@@ -1,0 +1,440 @@
+"""Training with the transformers Trainer, in the shape of `run_image_classification.py`.
+
+Flow: parse arguments -> load + split data -> cache face crops -> augment lazily -> model from the
+registry -> Trainer (class-weighted, label-smoothed cross-entropy) -> calibrate on validation
+(temperature baked into the classifier, threshold stored in the config) -> evaluate -> save
+checkpoint, metrics JSON, plots and model card -> push to the Hub when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import transformers
+from datasets import Dataset, DatasetDict
+from datasets import Image as ImageFeature
+from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from .data import SplitSpec, load_faces, split_faces
+from .labels import ID2LABEL
+from .models import ModelSpec, available_models, create_model
+from .processing import FaceImageProcessor
+from .transforms import AugmentationConfig, build_train_augmentation
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    model: str = field(default="mobilenet_v2", metadata={"help": f"architecture: {', '.join(available_models())}"})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "start from a Hub id (e.g. google/mobilenet_v2_1.0_224) or local checkpoint"})
+    model_revision: str | None = field(default=None, metadata={"help": "Hub revision of model_name_or_path"})
+    image_size: int = field(default=224, metadata={"help": "model input size (96/128/160/224/256)"})
+    pretrained: bool = field(default=True, metadata={"help": "ImageNet initialisation where offline weights exist"})
+    depth_multiplier: float = field(default=1.0, metadata={"help": "MobileNetV2 width (1.0 or 0.35)"})
+    dropout: float | None = field(default=None, metadata={"help": "classifier dropout (model default if unset)"})
+    freeze_backbone: bool = field(default=False, metadata={"help": "train the classifier head only"})
+
+
+@dataclass
+class DataArguments:
+    data: str | None = field(default=None, metadata={"help": "imagefolder directory (real/, fake/) or Hub dataset id"})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Hub dataset revision"})
+    validation_fraction: float = field(default=0.15)
+    test_fraction: float = field(default=0.15)
+    split_seed: int = field(default=42)
+    holdout: str = field(default="", metadata={"help": "comma-separated sources/generators to hold out entirely"})
+    max_train_samples: int | None = field(default=None)
+    max_eval_samples: int | None = field(default=None)
+    face_crop: bool = field(default=True, metadata={"help": "detect and crop the face (centre crop otherwise)"})
+    face_align: bool = field(default=True, metadata={"help": "landmark alignment of every face"})
+    face_margin: float = field(default=0.3)
+    crop_size: int = field(default=256, metadata={"help": "resolution of the cached face crop"})
+    augment: bool = field(default=True, metadata={"help": "master switch of the augmentations below"})
+    aug_flip: bool = field(default=True)
+    aug_rotate: bool = field(default=True)
+    aug_resized_crop: bool = field(default=True)
+    aug_jpeg: bool = field(default=True)
+    aug_blur: bool = field(default=True)
+    aug_rescale: bool = field(default=True)
+    aug_colour: bool = field(default=True)
+    kalman: bool = field(default=False, metadata={"help": "Kalman-filter denoising (the prototype's), opt-in"})
+    kalman_process_noise: float = field(default=1e-3)
+    kalman_measurement_noise: float = field(default=1e-2)
+    class_weights: bool = field(default=True, metadata={"help": "weight the loss by inverse class frequency"})
+    calibrate: bool = field(default=True, metadata={"help": "temperature scaling + threshold on validation"})
+    preprocessing_num_workers: int = field(default=1, metadata={"help": "processes for the face-crop cache"})
+
+
+# The prototype's choices (Adam, lr 1e-4, cross-entropy) plus quiet, CPU-friendly defaults; any of them
+# can be overridden on the command line or in a JSON argument file.
+DEFAULT_TRAINING_ARGS: dict[str, Any] = {
+    "output_dir": "runs/hf-detector",
+    "learning_rate": 1e-4,
+    "optim": "adamw_torch",
+    "weight_decay": 0.0,
+    "per_device_train_batch_size": 32,
+    "per_device_eval_batch_size": 64,
+    "num_train_epochs": 3,
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "save_total_limit": 2,
+    "logging_steps": 10,
+    "report_to": "none",
+    "remove_unused_columns": False,
+    "seed": 42,
+    "dataloader_num_workers": 0,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    if len(argv) >= 1 and argv[0].endswith(".json"):  # an argument file, overridable by later flags
+        file_args = json.loads(Path(argv[0]).read_text())
+        argv = _dict_to_argv(file_args) + argv[1:]
+    parser.set_defaults(**{k: v for k, v in DEFAULT_TRAINING_ARGS.items()})
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    if data_args.data is None and not training_args.resume_from_checkpoint:
+        parser.error("--data is required (an imagefolder directory or a Hub dataset id)")
+    if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
+        training_args.do_train = training_args.do_eval = training_args.do_predict = True
+    return model_args, data_args, training_args
+
+
+def _dict_to_argv(values: dict[str, Any]) -> list[str]:
+    argv: list[str] = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            argv += [f"--{key}", *map(str, value)]
+        else:
+            argv += [f"--{key}", str(value)]
+    return argv
+
+
+def build_processor(model_args: ModelArguments, data_args: DataArguments) -> FaceImageProcessor:
+    return FaceImageProcessor(
+        do_face_crop=data_args.face_crop, face_align=data_args.face_align, face_margin=data_args.face_margin,
+        crop_size=data_args.crop_size, size=model_args.image_size, do_kalman=data_args.kalman,
+        kalman_process_noise=data_args.kalman_process_noise,
+        kalman_measurement_noise=data_args.kalman_measurement_noise,
+    )
+
+
+def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: int = 1) -> Dataset:
+    """Run the face stage once and keep the crops (lossless PNG, on disk): epochs only augment + resize."""
+
+    def crop_batch(batch: dict[str, list]) -> dict[str, list]:
+        crops, methods, errors = [], [], []
+        for image in batch["image"]:
+            try:
+                result = processor.crop(image)
+                crops.append(result.image)
+                methods.append(result.method)
+                errors.append("")
+            except Exception as error:  # a corrupt image is skipped with a warning, never a crash
+                crops.append(None)
+                methods.append("error")
+                errors.append(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return {"crop": crops, "crop_method": methods, "crop_error": errors}
+
+    with_crops = dataset.map(crop_batch, batched=True, batch_size=32, num_proc=num_proc if num_proc > 1 else None,
+                             desc="face crops")
+    with_crops = with_crops.cast_column("crop", ImageFeature())
+    bad = [i for i, method in enumerate(with_crops["crop_method"]) if method == "error"]
+    if bad:
+        logger.warning("skipping %d unreadable images, e.g. %s", len(bad), with_crops[bad[0]]["crop_error"])
+        with_crops = with_crops.select([i for i in range(len(with_crops)) if i not in set(bad)])
+    methods = with_crops["crop_method"]
+    counts = {m: methods.count(m) for m in sorted(set(methods))}
+    logger.info("face crops: %s", counts)
+    return with_crops.remove_columns([c for c in ("image", "crop_error") if c in with_crops.column_names])
+
+
+def attach_transforms(splits: DatasetDict, processor: FaceImageProcessor, augmentation) -> None:
+    """Lazy transforms: pixels are produced per batch, never decoded for the whole set at once."""
+
+    def train_transform(batch: dict[str, list]) -> dict[str, Any]:
+        crops = [augmentation(crop.convert("RGB")) for crop in batch["crop"]]
+        return {"pixel_values": processor.finish(crops), "labels": torch.tensor(batch["label"])}
+
+    def eval_transform(batch: dict[str, list]) -> dict[str, Any]:
+        return {"pixel_values": processor.finish([c.convert("RGB") for c in batch["crop"]]),
+                "labels": torch.tensor(batch["label"])}
+
+    for name, split in splits.items():
+        split.set_transform(train_transform if name == "train" else eval_transform)
+
+
+def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    return {"pixel_values": torch.stack([e["pixel_values"] for e in examples]),
+            "labels": torch.stack([torch.as_tensor(e["labels"]) for e in examples])}
+
+
+class DetectorTrainer(Trainer):
+    """Cross-entropy with class weights (balance real vs fake) and label smoothing."""
+
+    def __init__(self, *args: Any, class_weights: torch.Tensor | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.class_weights = class_weights
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = torch.nn.functional.cross_entropy(
+            outputs.logits, labels,
+            weight=None if self.class_weights is None else self.class_weights.to(outputs.logits.device),
+            label_smoothing=self.args.label_smoothing_factor)
+        return (loss, outputs) if return_outputs else loss
+
+
+def bake_temperature(model: torch.nn.Module, temperature: float) -> None:
+    """Divide the final linear layer by T so that every consumer, pipeline() included, gets calibrated scores."""
+    head = model.classifier
+    if isinstance(head, torch.nn.Sequential):
+        head = [m for m in head if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        head.weight.div_(temperature)
+        if head.bias is not None:
+            head.bias.div_(temperature)
+
+
+def predict_logits(trainer: Trainer, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    output = trainer.predict(dataset, metric_key_prefix="predict")
+    return np.asarray(output.predictions), np.asarray(output.label_ids)
+
+
+def evaluation_record(logits: np.ndarray, labels: np.ndarray, threshold: float,
+                      sources: list[str] | None = None) -> dict[str, Any]:
+    from .metrics import compute_metrics, softmax
+
+    scores = softmax(logits)[:, 1]
+    record = compute_metrics(labels, scores, threshold=threshold)
+    if sources is not None:
+        record["per_source"] = per_source_breakdown(labels, scores, threshold, sources)
+    return record
+
+
+def per_source_breakdown(labels: np.ndarray, scores: np.ndarray, threshold: float,
+                         sources: list[str]) -> dict[str, dict[str, float]]:
+    predicted = (np.asarray(scores) >= threshold).astype(int)
+    table = {}
+    for name in sorted(set(sources)):
+        mask = np.array([s == name for s in sources])
+        table[name] = {"n": int(mask.sum()),
+                       "accuracy": float((predicted[mask] == np.asarray(labels)[mask]).mean()),
+                       "fraction_predicted_fake": float(predicted[mask].mean())}
+    return table
+
+
+def check_output_dir(path: str) -> None:
+    """Fail before training, not after an hour, when the checkpoint cannot be written."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"0" * 1024)
+        probe.unlink()
+    except OSError as error:
+        raise SystemExit(f"error: cannot write to output_dir {path}: {error.strerror or error}") from None
+    stats = os.statvfs(out)
+    free_mb = stats.f_bavail * stats.f_frsize / 2**20
+    if free_mb < 200:
+        raise SystemExit(f"error: only {free_mb:.0f} MB free in {path}; a checkpoint needs about 100 MB")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    model_args, data_args, training_args = parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO,
+                        handlers=[logging.StreamHandler(sys.stdout)])
+    transformers.utils.logging.set_verbosity_warning()
+    if training_args.should_save:
+        check_output_dir(training_args.output_dir)
+    set_seed(training_args.seed)
+    started = time.time()
+
+    # 1. Data: fixed labels, stratified + identity-grouped splits, optional held-out generators.
+    dataset = load_faces(data_args.data, revision=data_args.dataset_revision)
+    holdout = [h for h in data_args.holdout.split(",") if h.strip()]
+    splits = split_faces(dataset, SplitSpec(data_args.validation_fraction, data_args.test_fraction,
+                                            data_args.split_seed, holdout))
+    if data_args.max_train_samples and "train" in splits:
+        splits["train"] = splits["train"].shuffle(seed=training_args.seed).select(
+            range(min(data_args.max_train_samples, len(splits["train"]))))
+    if data_args.max_eval_samples:
+        for name in [n for n in splits if n != "train"]:
+            splits[name] = splits[name].shuffle(seed=training_args.seed).select(
+                range(min(data_args.max_eval_samples, len(splits[name]))))
+
+    # 2. Preprocessing: the processor saved with the checkpoint; face crops cached once.
+    processor = build_processor(model_args, data_args)
+    with training_args.main_process_first(desc="face crops"):
+        splits = DatasetDict({name: cache_face_crops(split, processor, data_args.preprocessing_num_workers)
+                              for name, split in splits.items()})
+    crop_methods = {name: {m: split["crop_method"].count(m) for m in set(split["crop_method"])}
+                    for name, split in splits.items()}
+    sources = {name: list(split["source"]) for name, split in splits.items()}
+    split_labels = {name: list(split["label"]) for name, split in splits.items()}
+    augmentation_config = AugmentationConfig(
+        flip=data_args.aug_flip, rotate=data_args.aug_rotate, resized_crop=data_args.aug_resized_crop,
+        jpeg=data_args.aug_jpeg, blur=data_args.aug_blur, rescale=data_args.aug_rescale,
+        colour=data_args.aug_colour) if data_args.augment else AugmentationConfig.none()
+    attach_transforms(splits, processor, build_train_augmentation(augmentation_config, seed=training_args.seed))
+
+    # 3. Model from the registry.
+    model = create_model(ModelSpec(
+        name=model_args.model, image_size=model_args.image_size, pretrained=model_args.pretrained,
+        model_name_or_path=model_args.model_name_or_path, revision=model_args.model_revision,
+        depth_multiplier=model_args.depth_multiplier, dropout=model_args.dropout))
+    if model_args.freeze_backbone:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad = name.startswith("classifier")
+    parameters = sum(p.numel() for p in model.parameters())
+
+    class_weights = None
+    if data_args.class_weights and "train" in splits:
+        counts = np.bincount(np.asarray(split_labels["train"]), minlength=len(ID2LABEL)).astype(float)
+        class_weights = torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
+
+    from .metrics import make_compute_metrics
+
+    trainer = DetectorTrainer(
+        model=model, args=training_args, data_collator=collate,
+        train_dataset=splits.get("train") if training_args.do_train else None,
+        eval_dataset=splits.get("validation"), processing_class=processor,
+        compute_metrics=make_compute_metrics(), class_weights=class_weights)
+
+    # 4. Train (resuming from the last complete checkpoint when asked).
+    train_seconds, images_per_second = 0.0, 0.0
+    if training_args.do_train:
+        checkpoint = training_args.resume_from_checkpoint
+        if checkpoint in ("True", "true", "last"):  # like the example script: continue the last checkpoint
+            checkpoint = get_last_checkpoint(training_args.output_dir)
+            if checkpoint is None:
+                logger.warning("no checkpoint in %s yet: training from the start", training_args.output_dir)
+        t0 = time.time()
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        train_seconds = time.time() - t0
+        images_per_second = result.metrics.get("train_samples_per_second", 0.0)
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+
+    # 5. Calibrate on validation: temperature (baked into the head) and decision threshold.
+    threshold, temperature = 0.5, 1.0
+    if data_args.calibrate and "validation" in splits:
+        from .metrics import choose_threshold, fit_temperature, softmax
+
+        logits, labels = predict_logits(trainer, splits["validation"])
+        temperature = float(fit_temperature(logits, labels))
+        bake_temperature(trainer.model, temperature)
+        threshold = float(choose_threshold(labels, softmax(logits / temperature)[:, 1]))
+        logger.info("calibration: temperature %.3f, threshold %.3f", temperature, threshold)
+    trainer.model.config.detector_threshold = threshold
+    trainer.model.config.detector_temperature = temperature
+
+    # 6. Evaluate every split we have, with per-source breakdowns.
+    evaluations: dict[str, Any] = {}
+    eval_sets = {"validation": "validation", "test": "in-distribution test"}
+    eval_sets.update({"heldout": f"held-out {'+'.join(holdout)}"} if holdout else {})
+    wanted = {"validation": training_args.do_eval, "test": training_args.do_predict,
+              "heldout": training_args.do_predict}
+    predictions_for_plots = None
+    for split_name, title in eval_sets.items():
+        if split_name in splits and wanted[split_name]:
+            logits, labels = predict_logits(trainer, splits[split_name])
+            evaluations[title] = evaluation_record(logits, labels, threshold, sources[split_name])
+            if split_name in ("test", "validation"):
+                from .metrics import softmax
+
+                predictions_for_plots = (labels, softmax(logits)[:, 1], split_name)
+    wall = time.time() - started
+
+    # 7. Save checkpoint (safetensors), processor, metrics, plots, card.
+    record = {
+        "model_name": Path(training_args.output_dir).name,
+        "architecture": model_args.model,
+        "base_model": model_args.model_name_or_path or getattr(model.config, "base_model", None),
+        "datasets": [data_args.data],
+        "license": "cc-by-nc-sa-4.0",
+        "parameters": parameters,
+        "threshold": threshold,
+        "temperature": temperature,
+        "training": {
+            "epochs": training_args.num_train_epochs, "learning_rate": training_args.learning_rate,
+            "batch_size": training_args.per_device_train_batch_size * max(1, training_args.world_size),
+            "optimizer": training_args.optim, "weight_decay": training_args.weight_decay,
+            "label_smoothing": training_args.label_smoothing_factor, "image_size": model_args.image_size,
+            "train_images": len(splits["train"]) if "train" in splits else 0,
+            "wall_time_s": round(wall, 1), "train_time_s": round(train_seconds, 1),
+            "images_per_second": round(images_per_second, 2), "seed": training_args.seed,
+            "holdout": holdout, "face_crop": data_args.face_crop, "face_align": data_args.face_align,
+            "augment": asdict(augmentation_config), "kalman": data_args.kalman,
+            "class_weights": data_args.class_weights, "freeze_backbone": model_args.freeze_backbone,
+            "crop_methods": crop_methods,
+        },
+        "evaluations": evaluations,
+        "plots": [],
+    }
+    if training_args.should_save:
+        out = Path(training_args.output_dir)
+        trainer.save_model(str(out))  # model.safetensors + config.json + preprocessor_config.json
+        # No pickles in a checkpoint people download: the arguments go to JSON instead.
+        (out / "training_args.bin").unlink(missing_ok=True)
+        (out / "training_args.json").write_text(training_args.to_json_string())
+        if predictions_for_plots is not None:
+            from .metrics.plots import save_all_plots
+
+            labels, scores, _ = predictions_for_plots
+            state = out / "trainer_state.json"
+            plots = save_all_plots(labels, scores, threshold, out, trainer_state=state if state.exists() else None)
+            record["plots"] = [Path(p).name for p in plots]
+        (out / "metrics.json").write_text(json.dumps(record, indent=2, default=_json_default))
+        _write_card(out)
+        if training_args.push_to_hub:
+            trainer.push_to_hub(commit_message="hf-detector: trained checkpoint, metrics, plots and card")
+
+    summary = evaluations.get("in-distribution test") or evaluations.get("validation") or {}
+    print(f"done in {wall / 60:.1f} min ({wall:.0f} s): {images_per_second:.1f} train images/s; "
+          + ", ".join(f"{k} {summary[k]:.4f}" for k in ("accuracy", "balanced_accuracy", "roc_auc", "f1")
+                      if isinstance(summary.get(k), (int, float)) and not math.isnan(summary[k])))
+    return record
+
+
+def _write_card(out: Path) -> None:
+    try:
+        from .card import write_card
+    except ImportError:  # the card module is optional for training
+        return
+    try:
+        write_card(out)
+    except Exception as error:  # a card problem must not lose a finished training run
+        logger.warning("model card not written: %s", error)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The real pipeline at tiny size: data -> Trainer -> checkpoint -> pipeline() / Detector / CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_image_folder, tiny_training_argv
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, pipeline
+
+import hf_detector
+from hf_detector.cli import main as cli_main
+from hf_detector.data import SplitSpec, load_faces, split_faces
+from hf_detector.inference import Detector, ModelLoadError
+from hf_detector.labels import ID2LABEL, LABEL2ID
+from hf_detector.models import available_models, create_model
+from hf_detector.processing import FaceImageProcessor
+from hf_detector.training import main as train_main
+
+
+def test_labels_fixed_whatever_the_folder_order(image_folder: Path) -> None:
+    dataset = load_faces(str(image_folder))
+    assert dataset.features["label"].names == ["real", "fake"]
+    for row in dataset.select(range(len(dataset))):
+        file_label = "fake" if "fake" in row["image"].filename.split("/")[-1] else "real"
+        assert row["label"] == LABEL2ID[file_label]
+
+
+def test_split_is_stratified_reproducible_and_holds_out(tmp_path: Path) -> None:
+    dataset = load_faces(str(make_image_folder(tmp_path / "d", per_class=40, sources=4)))
+    first = split_faces(dataset, SplitSpec(0.2, 0.2, seed=1))
+    again = split_faces(dataset, SplitSpec(0.2, 0.2, seed=1))
+    assert first["test"]["image"][0].filename == again["test"]["image"][0].filename
+    for name in ("train", "validation", "test"):
+        assert set(first[name]["source"]) == set(dataset["source"])  # every source on every side
+    sizes = {name: len(part) for name, part in first.items()}
+    assert sizes["test"] == sizes["validation"] == 16 and sizes["train"] == 48
+    held = split_faces(dataset, SplitSpec(0.2, 0.2, seed=1, holdout=["fake-src0"]))
+    assert set(held["heldout"]["source"]) == {"fake-src0"}
+    assert all("fake-src0" not in held[name]["source"] for name in ("train", "validation", "test"))
+    with pytest.raises(ValueError, match="cannot hold out"):
+        split_faces(dataset, SplitSpec(holdout=["no-such-generator"]))
+
+
+def test_identity_groups_never_straddle_splits(tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    rows = {"image": [None] * 60, "label": ["real"] * 60, "source": ["rmfd"] * 60,
+            "origin": [f"x:dataset/without_mask/0_0_person{i // 6}_{i:04d}.jpg" for i in range(60)]}
+    from hf_detector.data import normalise_columns
+
+    dataset = normalise_columns(Dataset.from_dict(rows).remove_columns("image").add_column("image", [""] * 60))
+    parts = split_faces(dataset, SplitSpec(0.2, 0.2, seed=0))
+    groups = {name: set(part["group"]) for name, part in parts.items()}
+    assert not groups["train"] & groups["test"] and not groups["train"] & groups["validation"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["mobilenet_v2", "resnet-18", "custom_cnn"])
+def test_trainer_runs_every_architecture(architecture: str, image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / architecture
+    size = 32 if architecture != "custom_cnn" else 24
+    record = train_main(tiny_training_argv(image_folder, out, model=architecture, image_size=size, max_steps=2))
+    assert (out / "model.safetensors").exists() and (out / "preprocessor_config.json").exists()
+    assert not list(out.glob("*.bin"))
+    config = json.loads((out / "config.json").read_text())
+    assert {int(k): v for k, v in config["id2label"].items()} == ID2LABEL
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "in-distribution test" in metrics["evaluations"] and record["architecture"] == architecture
+    assert (out / "confusion_matrix.png").stat().st_size > 1000
+
+
+def test_registry_lists_all_families() -> None:
+    assert {"mobilenet_v2", "mobilenet_v2_0.35", "resnet-18", "resnet-50", "custom_cnn"} <= set(available_models())
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("vgg")
+
+
+def test_imagenet_conversion_matches_torchvision() -> None:
+    torchvision = pytest.importorskip("torchvision")
+    from hf_detector.models.mobilenet_v2 import imagenet_mobilenet_v2, imagenet_weights_path
+
+    ours = imagenet_mobilenet_v2()
+    reference = torchvision.models.mobilenet_v2()
+    reference.load_state_dict(torch.load(imagenet_weights_path(), weights_only=True))
+    reference.eval()
+    pixels = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(ours(pixel_values=pixels).logits, reference(pixels), atol=1e-5)
+
+
+def test_custom_cnn_roundtrip_through_auto_classes(tmp_path: Path) -> None:
+    model = create_model("custom_cnn", image_size=24)
+    model.save_pretrained(tmp_path)
+    FaceImageProcessor(size=24, do_face_crop=False).save_pretrained(tmp_path)
+    assert type(AutoConfig.from_pretrained(tmp_path)).__name__ == "CustomCNNConfig"
+    loaded = AutoModelForImageClassification.from_pretrained(tmp_path, use_safetensors=True)
+    assert isinstance(AutoImageProcessor.from_pretrained(tmp_path), FaceImageProcessor)
+    x = torch.randn(1, 3, 24, 24)
+    assert torch.allclose(model.eval()(pixel_values=x).logits, loaded.eval()(pixel_values=x).logits)
+
+
+@pytest.mark.slow
+def test_pipeline_equals_detector_and_cli(trained_tiny_model: Path, tmp_path: Path, capsys) -> None:
+    image = tmp_path / "probe.png"
+    from conftest import synthetic_image
+
+    synthetic_image("fake", 99).save(image)
+    classifier = pipeline("image-classification", model=str(trained_tiny_model))
+    scores = {r["label"]: r["score"] for r in classifier(str(image))}
+    assert set(scores) == {"real", "fake"}
+    detector = Detector.from_pretrained(str(trained_tiny_model))
+    prediction = detector.predict(image)
+    assert abs(prediction.p_fake - scores["fake"]) < 1e-4
+    assert cli_main(["predict", str(image), "--model", str(trained_tiny_model), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert abs(rows[0]["p_fake"] - scores["fake"]) < 1e-4
+
+
+@pytest.mark.slow
+def test_cli_train_evaluate_predict(tmp_path: Path, capsys) -> None:
+    data = make_image_folder(tmp_path / "faces", per_class=16)
+    out = tmp_path / "run"
+    assert cli_main(["train", *tiny_training_argv(data, out, model="custom_cnn", image_size=24, max_steps=12)]) == 0
+    assert "done in" in capsys.readouterr().out
+    report = tmp_path / "eval" / "metrics.json"
+    assert cli_main(["evaluate", "--model", str(out), "--data", str(data), "--output", str(report)]) == 0
+    record = json.loads(report.read_text())
+    for key in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
+                "ece", "threshold", "confusion_matrix", "per_source"):
+        assert key in record
+    assert np.asarray(record["confusion_matrix"]).sum() == 32
+    assert record["roc_auc"] > 0.8  # the checkerboard is learnable in a dozen steps
+    assert (report.parent / "metrics_roc.png").exists()
+    capsys.readouterr()
+    (data / "real" / "broken.jpg").write_bytes(b"not an image")
+    assert cli_main(["predict", str(data / "real"), "--model", str(out), "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert "broken.jpg" in captured.err and len(captured.out.splitlines()) == 18  # header + 16 + broken
+
+
+def test_bad_model_dir_gives_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "a.png").write_bytes(b"")
+    assert cli_main(["predict", str(tmp_path / "a.png"), "--model", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "config.json" in err and err.count("\n") == 1
+    with pytest.raises(ModelLoadError, match="config.json"):
+        Detector.from_pretrained(str(tmp_path))
+
+
+def test_default_model_path_is_exposed() -> None:
+    assert isinstance(hf_detector.DEFAULT_MODEL, Path)
