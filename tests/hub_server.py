@@ -102,6 +102,7 @@ class Repo:
     repo_id: str
     private: bool
     sdk: str | None = None
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)  # Space variables (MODEL_ID, ...)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     commits: dict[str, Commit] = field(default_factory=dict)
@@ -457,6 +458,18 @@ class _Handler(BaseHTTPRequestHandler):
                     raise HubError(404 if arg != "main" else 403, f"Cannot delete branch {arg}")
                 del repo.branches[arg]
                 return self._json(200, {})
+        if op == "variables" and repo_type == "space":
+            repo = self._repo(repo_type, repo_id, write=method != "GET")
+            if method == "POST":
+                payload = json.loads(body or b"{}")
+                repo.variables[payload["key"]] = {
+                    "value": payload.get("value", ""),
+                    "description": payload.get("description"),
+                    "updatedAt": _now(),
+                }
+            elif method == "DELETE":
+                repo.variables.pop(json.loads(body or b"{}").get("key"), None)
+            return self._json(200, repo.variables)
         if op == "tag" and arg:
             repo = self._repo(repo_type, repo_id, write=True)
             if method == "POST":
@@ -528,7 +541,9 @@ class _Handler(BaseHTTPRequestHandler):
         if (repo_type, repo_id) in self.hub.state.repos:
             raise HubError(409, "You already created this repo", extra={"url": url})
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
-        self.hub.state.create_repo(repo_type, repo_id, private, who[0], payload.get("sdk"))
+        repo = self.hub.state.create_repo(repo_type, repo_id, private, who[0], payload.get("sdk"))
+        for var in payload.get("variables") or []:
+            repo.variables[var["key"]] = {"value": var.get("value", ""), "description": var.get("description")}
         self._json(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _delete(self, payload: dict) -> None:

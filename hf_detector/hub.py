@@ -1,0 +1,386 @@
+"""Publish and fetch models on the Hugging Face Hub: push a checkpoint (+ card), push the Gradio Space, pull.
+
+Everything goes through `huggingface_hub` (`HfApi.create_repo` / `create_branch` / `create_commit`,
+`snapshot_download`), so the endpoint (`HF_ENDPOINT`), the token (`HF_TOKEN` or `hf auth login`), the cache
+(`HF_HOME`) and Xet follow the library's usual rules. The token is never printed or logged here.
+
+Failures become one `HubError` line that says what failed and what to do; nothing in the local model
+directory is ever modified by a push (the card is rendered in memory and uploaded as README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import importlib.metadata
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
+from huggingface_hub import constants as hf_constants
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import validate_repo_id
+
+from . import card as card_module
+
+# What a model repo gets: weights (safetensors only), configs, metrics, card, plots. Pickles, optimizer
+# state and intermediate checkpoints never leave the machine.
+UPLOAD_PATTERNS = ("*.safetensors", "*.json", "*.md", "*.png")
+NEVER_UPLOAD = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.ckpt", "checkpoint-*", "optimizer*", "scheduler*",
+                "rng_state*", "runs", ".*", "__pycache__")
+DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.png", "*.txt"]
+# Keyword arguments for every `from_pretrained` on a resolved model: safetensors only, no remote code.
+SAFE_LOAD_KWARGS: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SPACE_README_TEMPLATE = "space_README.md"
+
+
+class HubError(RuntimeError):
+    """A Hub operation failed; `str(error)` is one line saying what failed and what to do."""
+
+
+# -- error translation ---------------------------------------------------------------------------------------
+def _endpoint() -> str:
+    return hf_constants.ENDPOINT
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _is_transport_error(error: BaseException) -> bool:
+    # httpx (huggingface_hub 1.x) or httpx2 (2.x): both name their network failures *TransportError subclasses.
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return bool(names & {"TransportError", "ConnectError", "TimeoutException", "NetworkError"}) or isinstance(
+        error, (ConnectionError, OfflineModeIsEnabled)
+    )
+
+
+def translate_error(error: BaseException, action: str, repo_id: str, revision: str | None = None) -> HubError:
+    """Map a huggingface_hub / network exception to a one-line `HubError` (action: 'uploading to NS/NAME')."""
+    chain = _chain(error)
+    http = next((e for e in chain if isinstance(e, HfHubHTTPError)), None)
+    if http is not None and getattr(http, "response", None) is not None:
+        status = http.response.status_code
+        if isinstance(http, RevisionNotFoundError):
+            return HubError(f"revision {revision or 'main'!r} not found in {repo_id} (404): "
+                            "check --revision (a branch, tag or commit sha)")
+        if isinstance(http, RepositoryNotFoundError) and status != 403:
+            return HubError(f"repository {repo_id} not found ({status}): check the repo id, "
+                            "or set HF_TOKEN if the repository is private")
+        if status == 401:
+            return HubError("authentication failed (401): set HF_TOKEN or run `hf auth login`")
+        if status == 403:
+            return HubError(f"permission denied (403) while {action}: the token cannot write to {repo_id}; "
+                            "use a token with write access or another namespace")
+        if isinstance(http, RemoteEntryNotFoundError):
+            return HubError(f"file not found in {repo_id} (404) while {action}")
+        if status >= 500:
+            return HubError(f"server error {status} while {action}: nothing was changed locally; retry later")
+        return HubError(f"the Hub refused the request ({status}) while {action}: {_first_line(http)}")
+    if any(_is_transport_error(e) for e in chain) or isinstance(error, LocalEntryNotFoundError):
+        return HubError(f"cannot reach the Hub at {_endpoint()} while {action} "
+                        "(check your connection or HF_ENDPOINT)")
+    if isinstance(error, ValueError) and "metadata" in str(error).lower():
+        return HubError(f"the Hub rejected the model card metadata while {action}: {_first_line(error)}")
+    return HubError(f"{action} failed: {type(error).__name__}: {_first_line(error)}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = " ".join(str(error).split("\n\n")[-1].split())
+    return text[:300] or type(error).__name__
+
+
+def _check_repo_id(repo_id: str, what: str = "--repo-id") -> None:
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise HubError(f"{what} {repo_id!r} is not a Hub repo id (expected NAMESPACE/NAME)") from None
+    if repo_id.count("/") != 1:
+        raise HubError(f"{what} {repo_id!r} needs a namespace: NAMESPACE/NAME")
+
+
+# -- push ----------------------------------------------------------------------------------------------------
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def files_to_upload(model_dir: Path) -> list[Path]:
+    """Files of a checkpoint directory that belong on the Hub (relative paths, sorted)."""
+    chosen = []
+    for path in sorted(model_dir.rglob("*")):
+        rel = path.relative_to(model_dir)
+        if not path.is_file() or any(_matches(part, NEVER_UPLOAD) for part in rel.parts):
+            continue
+        if _matches(rel.name, UPLOAD_PATTERNS):
+            chosen.append(rel)
+    return chosen
+
+
+def push_model(
+    model_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Upload a checkpoint directory (+ rendered model card) to a model repo; return the commit URL."""
+    model_dir = Path(model_dir)
+    _check_repo_id(repo_id)
+    if not (model_dir / "config.json").is_file():
+        raise HubError(f"{model_dir} is not a saved checkpoint (no config.json)")
+    if not any(model_dir.glob("*.safetensors")):
+        raise HubError(f"{model_dir} has no *.safetensors weights; save with save_pretrained(safe_serialization=True)")
+    files = [f for f in files_to_upload(model_dir) if f.as_posix() != "README.md"]
+    # The card is rendered for this repo id (usage snippets name it) and uploaded from memory.
+    readme = str(card_module.build_card(model_dir, repo_id=repo_id)).encode("utf-8")
+    operations = [CommitOperationAdd(path_in_repo=f.as_posix(), path_or_fileobj=str(model_dir / f)) for f in files]
+    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=readme))
+    message = commit_message or f"Upload {model_dir.name} with hf-detector"
+    api = HfApi(token=token)
+    action = f"creating {repo_id}"
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision and revision != "main":
+            action = f"creating branch {revision!r} in {repo_id}"
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        action = f"uploading to {repo_id}"
+        info = api.create_commit(repo_id, operations, commit_message=message, revision=revision)
+    except HubError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every failure becomes one clear line
+        raise translate_error(error, action, repo_id, revision) from error
+    return info.commit_url
+
+
+# -- Trainer -------------------------------------------------------------------------------------------------
+class TrainerHubMixin:
+    """Mix into `transformers.Trainer` (`class DetectorTrainer(TrainerHubMixin, Trainer)`) for `--push_to_hub`.
+
+    Why: the stock `Trainer.push_to_hub` overwrites README.md with its generic card (full of "More information
+    needed") and uploads the whole output_dir, `training_args.bin` (a pickle) included. With the mixin the same
+    call, driven by the same `TrainingArguments` (`hub_model_id`, `hub_private_repo`, `hub_revision`,
+    `hub_token`), renders our card and uploads through `push_model` (safetensors/json/md/png only).
+    """
+
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        if self.is_world_process_zero():  # type: ignore[attr-defined]
+            card_module.write_card(self.args.output_dir, repo_id=self.hub_model_id)  # type: ignore[attr-defined]
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        # Intermediate pushes would upload training_args.bin from output_dir: only the final push goes out.
+        return None
+
+    def push_to_hub(
+        self,
+        commit_message: str | None = "End of training",
+        blocking: bool = True,
+        token: str | None = None,
+        revision: str | None = None,
+        private: bool | None = None,
+        **kwargs: Any,
+    ) -> str | None:
+        args = self.args  # type: ignore[attr-defined]
+        self.save_model(_internal_call=True)  # type: ignore[attr-defined]
+        if not self.is_world_process_zero():  # type: ignore[attr-defined]
+            return None
+        self.create_model_card()
+        return push_model(
+            args.output_dir, self.hub_model_id,  # type: ignore[attr-defined]
+            private=bool(private if private is not None else args.hub_private_repo),
+            revision=revision or args.hub_revision, commit_message=commit_message,
+            token=token or args.hub_token,
+        )
+
+
+# -- Space ---------------------------------------------------------------------------------------------------
+def runtime_requirements() -> list[str]:
+    """The project's runtime dependencies, pinned to the installed versions (gradio comes from the SDK)."""
+    try:
+        declared = [r for r in importlib.metadata.requires("hf-detector") or [] if "extra ==" not in r]
+    except importlib.metadata.PackageNotFoundError:
+        declared = _pyproject_dependencies()
+    pinned = []
+    for requirement in declared:
+        name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].strip()
+        if not name or name.lower() == "gradio":
+            continue  # the Space image installs gradio at `sdk_version`; a second pin could conflict
+        try:
+            pinned.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pinned.append(requirement.split(";")[0].strip())
+    return pinned
+
+
+def _pyproject_dependencies() -> list[str]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: no tomllib, and this fallback only serves source checkouts anyway
+        return []
+    try:
+        data = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    except OSError:
+        return []
+    return list(data.get("project", {}).get("dependencies", []))
+
+
+def _gradio_version() -> str:
+    try:
+        return importlib.metadata.version("gradio")
+    except importlib.metadata.PackageNotFoundError:
+        return "6.0.0"
+
+
+def space_readme(repo_id: str, model_repo: str, license_id: str = card_module.DEFAULT_LICENSE) -> str:
+    """The Space README: YAML front matter (sdk, app_file, model, licence) + a short description."""
+    import jinja2
+
+    template = card_module.packaged_template(SPACE_README_TEMPLATE)
+    return jinja2.Template(template).render(
+        title=repo_id.split("/")[-1], model_repo=model_repo, license_id=license_id,
+        sdk_version=_gradio_version(), repo_id=repo_id,
+    )
+
+
+def _package_files() -> list[Path]:
+    # The Space runs app.py, which imports hf_detector: ship the package source next to it.
+    package = PROJECT_ROOT / "hf_detector"
+    keep = ("*.py", "*.md", "py.typed")
+    return [p.relative_to(PROJECT_ROOT) for p in sorted(package.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts and _matches(p.name, keep)]
+
+
+def push_space(
+    repo_id: str,
+    model_repo: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    app_path: str | Path | None = None,
+) -> str:
+    """Create/update a Gradio Space that runs `app.py` with `MODEL_ID=model_repo`; return the commit URL."""
+    _check_repo_id(repo_id)
+    _check_repo_id(model_repo, "--model-repo")
+    app = Path(app_path) if app_path is not None else PROJECT_ROOT / "app.py"
+    if not app.is_file():
+        raise HubError(f"{app} not found: the Space needs the Gradio app (app.py at the project root)")
+    license_id = _model_license(model_repo)
+    operations = [
+        CommitOperationAdd(path_in_repo="app.py", path_or_fileobj=str(app)),
+        CommitOperationAdd(path_in_repo="requirements.txt",
+                           path_or_fileobj=("\n".join(runtime_requirements()) + "\n").encode()),
+        CommitOperationAdd(path_in_repo="README.md",
+                           path_or_fileobj=space_readme(repo_id, model_repo, license_id).encode("utf-8")),
+    ]
+    operations += [CommitOperationAdd(path_in_repo=p.as_posix(), path_or_fileobj=str(PROJECT_ROOT / p))
+                   for p in _package_files()]
+    api = HfApi(token=token)
+    action = f"creating Space {repo_id}"
+    try:
+        variables = [{"key": "MODEL_ID", "value": model_repo, "description": "model repo the app loads"}]
+        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True,
+                        space_variables=variables)
+        action = f"setting MODEL_ID in Space {repo_id}"
+        # create_repo ignores variables when the Space already exists: set it explicitly (idempotent).
+        api.add_space_variable(repo_id, "MODEL_ID", model_repo, description="model repo the app loads")
+        action = f"uploading to Space {repo_id}"
+        info = api.create_commit(repo_id, operations, repo_type="space",
+                                 commit_message=f"Deploy hf-detector app for {model_repo}")
+    except Exception as error:  # noqa: BLE001
+        raise translate_error(error, action, repo_id) from error
+    return info.commit_url
+
+
+def _model_license(model_repo: str) -> str:
+    """The model's licence from its card when reachable (the Space shows the same terms), else the default."""
+    try:
+        info = HfApi().model_info(model_repo)
+    except Exception:  # noqa: BLE001 - best effort: the Space can be pushed before the model exists
+        return card_module.DEFAULT_LICENSE
+    data = info.card_data.to_dict() if info.card_data is not None else {}
+    return str(data.get("license") or card_module.DEFAULT_LICENSE)
+
+
+# -- pull ----------------------------------------------------------------------------------------------------
+def resolve_model(model: str, revision: str | None = None, *, token: str | None = None) -> Path:
+    """A local checkpoint directory as is; a Hub repo id downloaded (safetensors/configs only) into the cache."""
+    local = Path(model).expanduser()
+    if local.is_dir():
+        return local
+    if local.exists():
+        raise HubError(f"{model} is a file; pass a checkpoint directory or a Hub repo id")
+    _check_repo_id(model, "--model")
+    try:
+        path = Path(snapshot_download(model, revision=revision, allow_patterns=DOWNLOAD_PATTERNS, token=token))
+    except Exception as error:  # noqa: BLE001
+        raise translate_error(error, f"downloading {model}", model, revision) from error
+    if not any(path.glob("*.safetensors")):
+        raise HubError(f"{model} has no *.safetensors weights at revision {revision or 'main'}; "
+                       "this project loads safetensors only (no pickled weights)")
+    return path
+
+
+# -- CLI -----------------------------------------------------------------------------------------------------
+def register_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add `push` and `push-space` to the `hf-detector` CLI (each sets `func(args) -> exit code`)."""
+    push = subparsers.add_parser("push", help="upload a trained checkpoint (+ model card) to a Hub model repo")
+    push.add_argument("--model", required=True, help="checkpoint directory (output_dir of train)")
+    push.add_argument("--repo-id", required=True, help="NAMESPACE/NAME of the model repo")
+    push.add_argument("--private", action="store_true", help="create the repo as private")
+    push.add_argument("--revision", default=None, help="branch to push to (created from main if missing)")
+    push.add_argument("--commit-message", default=None)
+    push.set_defaults(func=_cmd_push)
+
+    space = subparsers.add_parser("push-space", help="deploy app.py as a Gradio Space that loads a model repo")
+    space.add_argument("--repo-id", required=True, help="NAMESPACE/NAME of the Space")
+    space.add_argument("--model-repo", required=True, help="NAMESPACE/NAME of the model the Space loads")
+    space.add_argument("--private", action="store_true")
+    space.set_defaults(func=_cmd_push_space)
+
+
+def _run(fn: Any, *args: Any, **kwargs: Any) -> int:
+    try:
+        url = fn(*args, **kwargs)
+    except HubError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(url)
+    return 0
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    return _run(push_model, args.model, args.repo_id, private=args.private, revision=args.revision,
+                commit_message=args.commit_message)
+
+
+def _cmd_push_space(args: argparse.Namespace) -> int:
+    return _run(push_space, args.repo_id, args.model_repo, private=args.private)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hf_detector.hub push ...`: the same subcommands without the rest of the CLI."""
+    parser = argparse.ArgumentParser(prog="hf-detector")
+    register_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
