@@ -48,8 +48,8 @@ class FaceImageProcessor(BaseImageProcessor):
         self,
         do_face_crop: bool = True,
         face_align: bool = True,
-        face_margin: float = 0.3,
-        crop_size: int = 256,
+        face_margin: float = -0.25,
+        crop_size: int = 128,
         size: dict[str, int] | int | None = None,
         resample: int = Image.Resampling.BILINEAR,
         do_kalman: bool = False,
@@ -67,7 +67,7 @@ class FaceImageProcessor(BaseImageProcessor):
         self.face_align = face_align
         self.face_margin = float(face_margin)
         self.crop_size = int(crop_size)
-        self.size = dict(size or {"height": 224, "width": 224})
+        self.size = dict(size or {"height": 128, "width": 128})
         self.resample = int(resample)
         self.do_kalman = do_kalman
         self.kalman_process_noise = float(kalman_process_noise)

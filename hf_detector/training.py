@@ -8,6 +8,7 @@ checkpoint, metrics JSON, plots and model card -> push to the Hub when asked.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -41,7 +42,7 @@ class ModelArguments:
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "start from a Hub id (e.g. google/mobilenet_v2_1.0_224) or local checkpoint"})
     model_revision: str | None = field(default=None, metadata={"help": "Hub revision of model_name_or_path"})
-    image_size: int = field(default=224, metadata={"help": "model input size (96/128/160/224/256)"})
+    image_size: int = field(default=128, metadata={"help": "model input size (96/128/160/224/256)"})
     pretrained: bool = field(default=True, metadata={"help": "ImageNet initialisation where offline weights exist"})
     depth_multiplier: float = field(default=1.0, metadata={"help": "MobileNetV2 width (1.0 or 0.35)"})
     dropout: float | None = field(default=None, metadata={"help": "classifier dropout (model default if unset)"})
@@ -60,8 +61,8 @@ class DataArguments:
     max_eval_samples: int | None = field(default=None)
     face_crop: bool = field(default=True, metadata={"help": "detect and crop the face (centre crop otherwise)"})
     face_align: bool = field(default=True, metadata={"help": "landmark alignment of every face"})
-    face_margin: float = field(default=0.3)
-    crop_size: int = field(default=256, metadata={"help": "resolution of the cached face crop"})
+    face_margin: float = field(default=-0.25, metadata={"help": "context around the face box; negative = inner face"})
+    crop_size: int = field(default=128, metadata={"help": "resolution of the canonical face crop"})
     augment: bool = field(default=True, metadata={"help": "master switch of the augmentations below"})
     aug_flip: bool = field(default=True)
     aug_rotate: bool = field(default=True)
@@ -135,8 +136,17 @@ def build_processor(model_args: ModelArguments, data_args: DataArguments) -> Fac
     )
 
 
+CROP_CACHE_VERSION = "faces-v1"  # bump when faces.py changes what a crop looks like
+
+
 def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: int = 1) -> Dataset:
-    """Run the face stage once and keep the crops (lossless PNG, on disk): epochs only augment + resize."""
+    """Run the face stage once and keep the crops (lossless PNG, on disk): epochs only augment + resize.
+
+    The cache key (datasets' fingerprint) sees only the face-stage settings, so runs that differ in
+    input size, Kalman or augmentation reuse the same crops.
+    """
+    processor = FaceImageProcessor(do_face_crop=processor.do_face_crop, face_align=processor.face_align,
+                                   face_margin=processor.face_margin, crop_size=processor.crop_size)
 
     def crop_batch(batch: dict[str, list]) -> dict[str, list]:
         crops, methods, errors = [], [], []
@@ -152,8 +162,10 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
                 errors.append(str(error).splitlines()[0] if str(error) else type(error).__name__)
         return {"crop": crops, "crop_method": methods, "crop_error": errors}
 
+    settings = f"{CROP_CACHE_VERSION}|{dataset._fingerprint}|{processor.do_face_crop}|{processor.face_align}|" \
+               f"{processor.face_margin}|{processor.crop_size}"
     with_crops = dataset.map(crop_batch, batched=True, batch_size=32, num_proc=num_proc if num_proc > 1 else None,
-                             desc="face crops")
+                             desc="face crops", new_fingerprint=hashlib.sha256(settings.encode()).hexdigest()[:32])
     with_crops = with_crops.cast_column("crop", ImageFeature())
     bad = [i for i, method in enumerate(with_crops["crop_method"]) if method == "error"]
     if bad:
@@ -269,6 +281,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # 1. Data: fixed labels, stratified + identity-grouped splits, optional held-out generators.
     dataset = load_faces(data_args.data, revision=data_args.dataset_revision)
+
+    # 2. Preprocessing: the processor saved with the checkpoint. The face stage runs once on the whole
+    # set (cached on disk by datasets), so every split, hold-out and later run reuses the crops.
+    processor = build_processor(model_args, data_args)
+    with training_args.main_process_first(desc="face crops"):
+        dataset = cache_face_crops(dataset, processor, data_args.preprocessing_num_workers)
     holdout = [h for h in data_args.holdout.split(",") if h.strip()]
     splits = split_faces(dataset, SplitSpec(data_args.validation_fraction, data_args.test_fraction,
                                             data_args.split_seed, holdout))
@@ -280,11 +298,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             splits[name] = splits[name].shuffle(seed=training_args.seed).select(
                 range(min(data_args.max_eval_samples, len(splits[name]))))
 
-    # 2. Preprocessing: the processor saved with the checkpoint; face crops cached once.
-    processor = build_processor(model_args, data_args)
-    with training_args.main_process_first(desc="face crops"):
-        splits = DatasetDict({name: cache_face_crops(split, processor, data_args.preprocessing_num_workers)
-                              for name, split in splits.items()})
     crop_methods = {name: {m: split["crop_method"].count(m) for m in set(split["crop_method"])}
                     for name, split in splits.items()}
     sources = {name: list(split["source"]) for name, split in splits.items()}
