@@ -367,14 +367,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wanted = {"validation": training_args.do_eval, "test": training_args.do_predict,
               "heldout": training_args.do_predict}
     predictions_for_plots = None
+    outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split_name, title in eval_sets.items():
         if split_name in splits and wanted[split_name]:
             logits, labels = predict_logits(trainer, splits[split_name])
+            outputs[split_name] = (logits, labels)
             evaluations[title] = evaluation_record(logits, labels, threshold, sources[split_name])
             if split_name in ("test", "validation"):
                 from .metrics import softmax
 
                 predictions_for_plots = (labels, softmax(logits)[:, 1], split_name)
+    if "heldout" in outputs and "test" in outputs:
+        # Held-out generators are all fakes: AUROC and false positives need the test split's reals beside them.
+        (held_logits, held_labels), (test_logits, test_labels) = outputs["heldout"], outputs["test"]
+        reals = test_labels == 0
+        evaluations[f"held-out {'+'.join(holdout)} vs test reals"] = evaluation_record(
+            np.concatenate([held_logits, test_logits[reals]]), np.concatenate([held_labels, test_labels[reals]]),
+            threshold, sources["heldout"] + [s for s, r in zip(sources["test"], reals, strict=True) if r])
     wall = time.time() - started
 
     # 7. Save checkpoint (safetensors), processor, metrics, plots, card.

@@ -1,0 +1,333 @@
+"""`make report`: regenerate docs/results.md and its plots from experiments, never typed numbers.
+
+    python scripts/report.py                 # train what is missing, evaluate everything, write docs/
+    python scripts/report.py --only logo     # one group of experiments
+    python scripts/report.py --force         # retrain even when a finished run exists
+
+Every experiment is a committed recipe (train/configs/default.json) plus overrides, trained into
+runs/report/<name>/; a finished run (metrics.json present, same arguments) is reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hf_detector.data import SplitSpec, load_faces, split_faces  # noqa: E402
+from hf_detector.evaluation import evaluate_items  # noqa: E402
+from hf_detector.inference import Detector  # noqa: E402
+
+DEFAULT_CONFIG = ROOT / "train" / "configs" / "default.json"
+DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "default"
+RUNS = ROOT / "runs" / "report"
+DOCS = ROOT / "docs"
+IMAGES = DOCS / "images"
+GENERATORS = ("sdfd", "omi", "sg3pool")
+
+
+@dataclass
+class Experiment:
+    name: str
+    group: str
+    description: str
+    overrides: dict = field(default_factory=dict)
+
+
+PROTOTYPE_BASE = {  # the prototype: plain resize, flips/rotation only, Adam lr 1e-4, no balancing
+    "image_size": 96, "crop_size": 96, "face_crop": False, "aug_resized_crop": False, "aug_jpeg": False,
+    "aug_blur": False, "aug_rescale": False, "aug_colour": False, "class_weights": False,
+    "calibrate": False, "label_smoothing_factor": 0.0, "learning_rate": 1e-4, "lr_scheduler_type": "linear",
+}
+
+EXPERIMENTS = [
+    *[Experiment(f"logo_{g}", "logo", f"default recipe, {g} held out", {"holdout": g}) for g in GENERATORS],
+    Experiment("prototype_cnn", "comparison", "prototype custom CNN (96 px, no face crop)",
+               {**PROTOTYPE_BASE, "model": "custom_cnn", "dropout": 0.25}),
+    Experiment("prototype_mobilenet_v2_96", "comparison", "prototype MobileNetV2 (96 px, dropout 0.1)",
+               {**PROTOTYPE_BASE, "model": "mobilenet_v2", "dropout": 0.1}),
+    Experiment("resnet18_scratch", "comparison", "ResNet-18 from scratch, improved recipe",
+               {"model": "resnet-18", "learning_rate": 1e-3}),
+    Experiment("ablation_no_face_crop", "ablation", "default recipe without face crop (centre crop)",
+               {"face_crop": False}),
+    Experiment("ablation_no_augment", "ablation", "default recipe without augmentation", {"augment": False}),
+    Experiment("ablation_kalman", "ablation", "default recipe with Kalman denoising", {"kalman": True}),
+    Experiment("ablation_size_96", "ablation", "default recipe at 96 px", {"image_size": 96}),
+    Experiment("ablation_size_160", "ablation", "default recipe at 160 px", {"image_size": 160}),
+]
+
+ROBUSTNESS: dict[str, Callable[[Image.Image], Image.Image]] = {}
+
+
+def _jpeg(quality: int) -> Callable[[Image.Image], Image.Image]:
+    def apply(image: Image.Image) -> Image.Image:
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=quality)
+        return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return apply
+
+
+def _png(image: Image.Image) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def _downscale(image: Image.Image) -> Image.Image:
+    return image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.BICUBIC)
+
+
+def _blur(sigma: float) -> Callable[[Image.Image], Image.Image]:
+    return lambda image: image.filter(ImageFilter.GaussianBlur(sigma))
+
+
+ROBUSTNESS.update({"original": lambda image: image, "PNG re-encode": _png, "JPEG q95": _jpeg(95),
+                   "JPEG q75": _jpeg(75), "JPEG q50": _jpeg(50), "0.5x downscale": _downscale,
+                   "blur sigma 1": _blur(1.0), "blur sigma 2": _blur(2.0)})
+
+
+def base_arguments() -> dict:
+    return json.loads(DEFAULT_CONFIG.read_text())
+
+
+def train_experiment(experiment: Experiment, epochs: float | None, force: bool, data: str) -> dict:
+    from hf_detector.training import main as train_main
+
+    out = RUNS / experiment.name
+    arguments = {**base_arguments(), **experiment.overrides, "output_dir": str(out), "data": data,
+                 "save_strategy": "no", "eval_strategy": "no"}
+    if epochs is not None:
+        arguments["num_train_epochs"] = epochs
+    stamp = out / "report_arguments.json"
+    if not force and (out / "metrics.json").exists() and stamp.exists() \
+            and json.loads(stamp.read_text()) == arguments:
+        print(f"[report] reusing {out}")
+        return json.loads((out / "metrics.json").read_text())
+    print(f"[report] training {experiment.name}: {experiment.description}")
+    argv = []
+    for key, value in arguments.items():
+        argv += [f"--{key}", str(value)]
+    train_main(argv)
+    stamp.write_text(json.dumps(arguments, indent=2))
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_split_files(data: str) -> tuple[list[str], list[int], list[str]]:
+    """The in-distribution test split, exactly as training made it (same seed and fractions)."""
+    from datasets import Image as ImageFeature
+
+    config = base_arguments()
+    dataset = load_faces(data).cast_column("image", ImageFeature(decode=False))
+    spec = SplitSpec(config.get("validation_fraction", 0.15), config.get("test_fraction", 0.15),
+                     config.get("split_seed", 42))
+    test = split_faces(dataset, spec)["test"]
+    return [row["path"] for row in test["image"]], list(test["label"]), list(test["source"])
+
+
+def cpu_latency_ms(model_dir: Path, image_size: int, repeats: int = 30) -> float:
+    detector = Detector.from_pretrained(str(model_dir))
+    pixels = torch.randn(1, 3, image_size, image_size)
+    with torch.inference_mode():
+        for _ in range(5):
+            detector.model(pixel_values=pixels)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            detector.model(pixel_values=pixels)
+    return (time.perf_counter() - started) / repeats * 1000
+
+
+def fmt(value: object, digits: int = 3) -> str:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, float) and np.isfinite(value):
+        return f"{value:.{digits}f}"
+    return "n/a"
+
+
+def metric_row(name: str, record: dict, extra: list[str] | None = None) -> str:
+    keys = ("accuracy", "balanced_accuracy", "f1", "roc_auc", "average_precision", "ece")
+    return "| " + " | ".join([name, *[fmt(record.get(k)) for k in keys], *(extra or [])]) + " |"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "faces"))
+    parser.add_argument("--only", choices=["logo", "comparison", "ablation", "default"], default=None)
+    parser.add_argument("--epochs", type=float, default=None, help="override epochs of the non-default runs")
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args()
+    if not Path(args.data).is_dir():
+        print(f"error: {args.data} not found (the development set); pass --data DIR", file=sys.stderr)
+        return 2
+    from hf_detector import default_model_available
+    from hf_detector.metrics.plots import plot_bar, plot_precision_recall, plot_roc, save_all_plots
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    if not default_model_available() or args.only == "default":
+        from hf_detector.training import main as train_main
+
+        train_main([str(DEFAULT_CONFIG), "--output_dir", str(DEFAULT_CHECKPOINT), "--data", args.data])
+    default_metrics = json.loads((DEFAULT_CHECKPOINT / "metrics.json").read_text())
+
+    # In-distribution test + robustness sweep of the bundled model on the same test split.
+    detector = Detector.from_pretrained(str(DEFAULT_CHECKPOINT))
+    paths, labels, sources = test_split_files(args.data)
+    robustness, curves = {}, {}
+    for condition, transform in ROBUSTNESS.items():
+        print(f"[report] robustness: {condition}")
+        record = evaluate_items(detector, paths, labels, sources, transform=transform, progress=False)
+        references, scores = record.pop("_scores")
+        robustness[condition] = record
+        if condition == "original":
+            save_all_plots(references, scores, detector.threshold, IMAGES,
+                           trainer_state=DEFAULT_CHECKPOINT / "trainer_state.json"
+                           if (DEFAULT_CHECKPOINT / "trainer_state.json").exists() else None)
+        curves[condition] = (references, scores)
+    plot_bar({k: v["roc_auc"] for k, v in robustness.items()}, IMAGES / "robustness.png",
+             "Bundled model: AUROC under perturbations of the test split", "AUROC", ylim=(0.5, 1.0))
+    plot_roc(*curves["original"], IMAGES / "roc_robustness.png", curves=curves)
+
+    results = {}
+    for experiment in EXPERIMENTS:
+        if args.only in (None, experiment.group):
+            results[experiment.name] = train_experiment(experiment, args.epochs, args.force, args.data)
+
+    # Comparison curves on the same test split.
+    comparison_curves = {"bundled default (MobileNetV2 128 px)": curves["original"]}
+    latencies = {"default": cpu_latency_ms(DEFAULT_CHECKPOINT, detector.model.config.image_size)}
+    for name in ("prototype_cnn", "prototype_mobilenet_v2_96", "resnet18_scratch"):
+        if name in results:
+            other = Detector.from_pretrained(str(RUNS / name))
+            record = evaluate_items(other, paths, labels, sources, progress=False)
+            comparison_curves[name] = record.pop("_scores")
+            latencies[name] = cpu_latency_ms(RUNS / name, other.model.config.image_size)
+    plot_roc(*curves["original"], IMAGES / "roc_comparison.png", curves=comparison_curves)
+    plot_precision_recall(*curves["original"], IMAGES / "pr_comparison.png", curves=comparison_curves)
+
+    logo = {g: results[f"logo_{g}"] for g in GENERATORS if f"logo_{g}" in results}
+    if logo:
+        plot_bar({g: r["evaluations"][f"held-out {g}"]["fraction_predicted_fake"]
+                  if "fraction_predicted_fake" in r["evaluations"][f"held-out {g}"]
+                  else r["evaluations"][f"held-out {g}"].get("recall_fake") for g, r in logo.items()},
+                 IMAGES / "logo_detection.png", "Leave-one-generator-out: held-out fakes detected",
+                 "fraction detected")
+
+    write_results(default_metrics, robustness, results, latencies, logo)
+    update_default_card(default_metrics, robustness, logo)
+    print(f"[report] wrote {DOCS / 'results.md'}")
+    return 0
+
+
+def heldout_record(run: dict, generator: str) -> dict:
+    record = dict(run["evaluations"][f"held-out {generator}"])
+    # The held-out split holds fakes only: AUROC needs the reals of the same model's test split.
+    return record
+
+
+def write_results(default: dict, robustness: dict, results: dict, latencies: dict, logo: dict) -> None:
+    lines = ["# Results", "",
+             "Regenerated by `make report` (scripts/report.py) from main; every number below is computed by",
+             "that command on the development set `../shared/data/faces` (seeded split stratified by source,",
+             "rmfd identities kept on one side). Training ran on the CPU (2 cores).", ""]
+    test = default["evaluations"]["in-distribution test"]
+    training = default["training"]
+    lines += ["## Bundled default model", "",
+              f"`checkpoints/default`: {default['architecture']} ({default['parameters']:,} parameters), "
+              f"{training['image_size']} px aligned inner-face crops, {training['epochs']} epochs, "
+              f"{training['train_images']} training images, trained in {training['train_time_s'] / 60:.1f} min "
+              f"({training['images_per_second']:.1f} images/s); decision threshold {default['threshold']:.3f} "
+              f"(chosen on validation), temperature {default['temperature']:.3f}.", "",
+              "| test set | accuracy | balanced acc. | F1 | AUROC | AP | ECE |", "|---|---|---|---|---|---|---|",
+              metric_row("in-distribution test", test), "",
+              "Per source on the test split (fraction called fake: false-positive rate on reals, detection rate "
+              "on fakes):", "", "| source | n | accuracy | called fake |", "|---|---|---|---|"]
+    for name, row in sorted(test.get("per_source", {}).items()):
+        lines.append(f"| {name} | {row['n']} | {fmt(row['accuracy'])} | {fmt(row['fraction_predicted_fake'])} |")
+    lines += ["", "![confusion matrix](images/confusion_matrix.png) ![ROC](images/roc.png) ![PR](images/pr.png)",
+              "", "![training curves](images/training_curves.png) ![reliability](images/reliability.png)", ""]
+
+    if logo:
+        lines += ["## Leave-one-generator-out", "",
+                  "Each row is a separate model trained with the default recipe without one generator; the "
+                  "held-out fakes are scored together with the reals of that model's test split.", "",
+                  "| held out | AUROC (held-out fakes + test reals) | held-out fakes detected | "
+                  "in-distribution AUROC | worst real source FPR |", "|---|---|---|---|---|"]
+        for generator, run in logo.items():
+            held = run["evaluations"].get(f"held-out {generator} vs test reals", {})
+            heldout = run["evaluations"][f"held-out {generator}"]
+            test_eval = run["evaluations"]["in-distribution test"]
+            reals = {k: v["fraction_predicted_fake"] for k, v in test_eval.get("per_source", {}).items()
+                     if k not in GENERATORS and k not in ("fake",)}
+            worst = max(reals.items(), key=lambda kv: kv[1]) if reals else ("n/a", float("nan"))
+            lines.append(f"| {generator} | {fmt(held.get('roc_auc'))} | {fmt(heldout.get('recall'))} | "
+                         f"{fmt(test_eval.get('roc_auc'))} | {worst[0]} {fmt(worst[1])} |")
+        lines += ["", "![LOGO](images/logo_detection.png)", ""]
+
+    lines += ["## Robustness (bundled model, test split perturbed before preprocessing)", "",
+              "| condition | accuracy | balanced acc. | F1 | AUROC | AP | ECE |", "|---|---|---|---|---|---|---|"]
+    for condition, record in robustness.items():
+        lines.append(metric_row(condition, record))
+    lines += ["", "![robustness](images/robustness.png) ![ROC under perturbations](images/roc_robustness.png)", ""]
+
+    comparison = {"default": ("bundled default (improved recipe, MobileNetV2)", default)}
+    for name, label in (("prototype_cnn", "prototype custom CNN"),
+                        ("prototype_mobilenet_v2_96", "prototype MobileNetV2 96 px"),
+                        ("resnet18_scratch", "ResNet-18 scratch, improved recipe")):
+        if name in results:
+            comparison[name] = (label, results[name])
+    lines += ["## Comparison with the prototype (same splits)", "",
+              "| model | accuracy | balanced acc. | F1 | AUROC | AP | ECE | train time | parameters | "
+              "CPU latency (batch 1, forward) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, (label, run) in comparison.items():
+        test_eval = run["evaluations"]["in-distribution test"]
+        lines.append(metric_row(label, test_eval, [f"{run['training']['train_time_s'] / 60:.1f} min",
+                                                   fmt(run["parameters"]), f"{latencies.get(name, float('nan')):.1f} ms"]))
+    lines += ["", "![ROC comparison](images/roc_comparison.png) ![PR comparison](images/pr_comparison.png)", ""]
+
+    ablations = {k: v for k, v in results.items() if k.startswith("ablation_")}
+    if ablations:
+        lines += ["## Ablations (default recipe, one change each)", "",
+                  "| variant | accuracy | balanced acc. | F1 | AUROC | AP | ECE | train time |",
+                  "|---|---|---|---|---|---|---|---|", metric_row("default", test, [f"{training['train_time_s'] / 60:.1f} min"])]
+        for name, run in ablations.items():
+            lines.append(metric_row(name.removeprefix("ablation_"), run["evaluations"]["in-distribution test"],
+                                    [f"{run['training']['train_time_s'] / 60:.1f} min"]))
+        lines.append("")
+    (DOCS / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def update_default_card(default: dict, robustness: dict, logo: dict) -> None:
+    """Put the report's held-out and robustness results into the bundled model's metrics and card."""
+    evaluations = {"in-distribution test": default["evaluations"]["in-distribution test"]}
+    for generator, run in logo.items():
+        held = run["evaluations"].get(f"held-out {generator} vs test reals")
+        if held:
+            evaluations[f"leave-one-generator-out: {generator}"] = held
+    for condition, record in robustness.items():
+        if condition != "original":
+            evaluations[f"robustness: {condition}"] = {k: v for k, v in record.items()
+                                                       if k not in ("errors", "model", "data")}
+    default["evaluations"] = {**default["evaluations"], **evaluations}
+    (DEFAULT_CHECKPOINT / "metrics.json").write_text(json.dumps(default, indent=2))
+    try:
+        from hf_detector.card import write_card
+
+        write_card(DEFAULT_CHECKPOINT)
+    except Exception as error:  # the card is best effort here; tests validate it separately
+        print(f"[report] card not written: {error}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
