@@ -26,14 +26,16 @@ TEMPLATE_NAME = "model_card.md"
 DEFAULT_LICENSE = "apache-2.0"
 TASK_TYPE = "image-classification"
 TASK_NAME = "Real vs AI-generated face classification"
-BASE_TAGS = ["image-classification", "deepfake-detection", "ai-generated-image-detection", "faces", "hf-detector"]
+BASE_TAGS = ["image-classification", "deepfake-detection", "ai-generated-image-detection", "faces",
+             "hf-detector"]
 # Keys of an evaluation record that are not metrics (counts, breakdowns) and so not EvalResults.
 NON_METRIC_KEYS = {"n", "threshold", "per_source", "support", "tp", "fp", "tn", "fn", "confusion_matrix"}
 METRIC_ORDER = ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
                 "ece", "recall_real", "recall_fake", "log_loss", "brier"]
 METRIC_NAMES = {
     "accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "precision": "Precision (fake)",
-    "recall": "Recall (fake)", "f1": "F1 (fake)", "roc_auc": "ROC AUC", "average_precision": "Average precision",
+    "recall": "Recall (fake)", "f1": "F1 (fake)", "roc_auc": "ROC AUC",
+    "average_precision": "Average precision",
     "ece": "Expected calibration error", "recall_real": "Recall (real)", "recall_fake": "Recall (fake)",
     "log_loss": "Log loss", "brier": "Brier score",
 }
@@ -41,7 +43,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 def template_path(name: str = TEMPLATE_NAME) -> Path:
-    """A Jinja template: the repo-root copy in a source checkout, else the copy packaged in hf_detector/templates."""
+    """A Jinja template: the repo-root copy in a source checkout, else the one in hf_detector/templates."""
     root = Path(__file__).resolve().parent.parent / name
     if name == TEMPLATE_NAME and root.is_file():
         return root
@@ -63,7 +65,9 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _is_hub_id(value: Any) -> bool:
     """Hub metadata (`datasets`, `base_model`) must hold repo ids, not the local paths a run may have used."""
-    return isinstance(value, str) and bool(_REPO_ID.match(value)) and not Path(value).exists() and ".." not in value
+    if not isinstance(value, str) or ".." in value:
+        return False
+    return bool(_REPO_ID.match(value)) and not Path(value).exists()
 
 
 def _number(value: Any) -> float | None:
@@ -102,7 +106,8 @@ def eval_results(metrics: dict[str, Any], dataset_type: str) -> list[EvalResult]
             continue
         for key in _metric_keys(record):
             results.append(EvalResult(
-                task_type=TASK_TYPE, task_name=TASK_NAME, dataset_type=str(record.get("dataset") or dataset_type),
+                task_type=TASK_TYPE, task_name=TASK_NAME,
+                dataset_type=str(record.get("dataset") or dataset_type),
                 # dataset_config keeps the sets apart: the Hub groups model-index results by (task, dataset
                 # type, config, split), not by name, so without it every set would merge into the first one.
                 dataset_name=str(set_name), dataset_config=_slug(set_name), dataset_split=_split_of(set_name),
@@ -124,7 +129,8 @@ def _evaluation_tables(metrics: dict[str, Any]) -> dict[str, Any]:
         columns += [k for k in _metric_keys(record) if k not in columns]
     columns.sort(key=lambda k: (METRIC_ORDER.index(k) if k in METRIC_ORDER else len(METRIC_ORDER), k))
     rows = [{"name": name, "n": _fmt(record.get("n")) if record.get("n") is not None else "n/a",
-             "cells": [_fmt(_number(record.get(c))) for c in columns]} for name, record in evaluations.items()]
+             "cells": [_fmt(_number(record.get(c))) for c in columns]}
+            for name, record in evaluations.items()]
     per_source = []
     for name, record in evaluations.items():
         for source, stats in sorted((record.get("per_source") or {}).items()):
@@ -213,7 +219,7 @@ def _preprocessing(processor: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _data_sources(metrics: dict[str, Any], datasets: list[str]) -> list[dict[str, str]]:
-    """Data sources and their licences: `metrics["data_sources"]` when the run recorded them, else datasets."""
+    """Sources and licences: `metrics["data_sources"]` when the run recorded them, else the datasets."""
     sources = []
     for item in metrics.get("data_sources") or []:
         if isinstance(item, dict) and item.get("name"):
@@ -225,7 +231,8 @@ def _data_sources(metrics: dict[str, Any], datasets: list[str]) -> list[dict[str
     for name in datasets:
         hub = _is_hub_id(name)
         sources.append({"name": name, "url": f"https://huggingface.co/datasets/{name}" if hub else "",
-                        "license": "as stated on the dataset card" if hub else "as stated by the local source",
+                        "license": "as stated on the dataset card" if hub
+                        else "as stated by the local source",
                         "label": "real + fake", "n": ""})
     return sources
 

@@ -64,7 +64,7 @@ def _chain(error: BaseException) -> list[BaseException]:
 
 
 def _is_transport_error(error: BaseException) -> bool:
-    # httpx (huggingface_hub 1.x) or httpx2 (2.x): both name their network failures *TransportError subclasses.
+    # httpx (huggingface_hub 1.x) or httpx2 (2.x): network failures are TransportError subclasses in both.
     names = {cls.__name__ for cls in type(error).__mro__}
     return bool(names & {"TransportError", "ConnectError", "TimeoutException", "NetworkError"}) or isinstance(
         error, (ConnectionError, OfflineModeIsEnabled)
@@ -147,11 +147,13 @@ def push_model(
     if not (model_dir / "config.json").is_file():
         raise HubError(f"{model_dir} is not a saved checkpoint (no config.json)")
     if not any(model_dir.glob("*.safetensors")):
-        raise HubError(f"{model_dir} has no *.safetensors weights; save with save_pretrained(safe_serialization=True)")
+        raise HubError(f"{model_dir} has no *.safetensors weights; "
+                       "save with save_pretrained(safe_serialization=True)")
     files = [f for f in files_to_upload(model_dir) if f.as_posix() != "README.md"]
     # The card is rendered for this repo id (usage snippets name it) and uploaded from memory.
     readme = str(card_module.build_card(model_dir, repo_id=repo_id)).encode("utf-8")
-    operations = [CommitOperationAdd(path_in_repo=f.as_posix(), path_or_fileobj=str(model_dir / f)) for f in files]
+    operations = [CommitOperationAdd(path_in_repo=f.as_posix(), path_or_fileobj=str(model_dir / f))
+                  for f in files]
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=readme))
     message = commit_message or f"Upload {model_dir.name} with hf-detector"
     api = HfApi(token=token)
@@ -172,11 +174,11 @@ def push_model(
 
 # -- Trainer -------------------------------------------------------------------------------------------------
 class TrainerHubMixin:
-    """Mix into `transformers.Trainer` (`class DetectorTrainer(TrainerHubMixin, Trainer)`) for `--push_to_hub`.
+    """Mix into `transformers.Trainer` for `--push_to_hub`: `class DetectorTrainer(TrainerHubMixin, Trainer)`.
 
     Why: the stock `Trainer.push_to_hub` overwrites README.md with its generic card (full of "More information
-    needed") and uploads the whole output_dir, `training_args.bin` (a pickle) included. With the mixin the same
-    call, driven by the same `TrainingArguments` (`hub_model_id`, `hub_private_repo`, `hub_revision`,
+    needed") and uploads the whole output_dir, `training_args.bin` (a pickle) included. With the mixin the
+    same call, driven by the same `TrainingArguments` (`hub_model_id`, `hub_private_repo`, `hub_revision`,
     `hub_token`), renders our card and uploads through `push_model` (safetensors/json/md/png only).
     """
 
@@ -320,7 +322,7 @@ def _model_license(model_repo: str) -> str:
 
 # -- pull ----------------------------------------------------------------------------------------------------
 def resolve_model(model: str, revision: str | None = None, *, token: str | None = None) -> Path:
-    """A local checkpoint directory as is; a Hub repo id downloaded (safetensors/configs only) into the cache."""
+    """A local checkpoint directory as is; a Hub repo id downloaded (safetensors + configs) into the cache."""
     local = Path(model).expanduser()
     if local.is_dir():
         return local
@@ -328,7 +330,8 @@ def resolve_model(model: str, revision: str | None = None, *, token: str | None 
         raise HubError(f"{model} is a file; pass a checkpoint directory or a Hub repo id")
     _check_repo_id(model, "--model")
     try:
-        path = Path(snapshot_download(model, revision=revision, allow_patterns=DOWNLOAD_PATTERNS, token=token))
+        path = Path(snapshot_download(model, revision=revision, allow_patterns=DOWNLOAD_PATTERNS,
+                                      token=token))
     except Exception as error:  # noqa: BLE001
         raise translate_error(error, f"downloading {model}", model, revision) from error
     if not any(path.glob("*.safetensors")):
@@ -340,7 +343,7 @@ def resolve_model(model: str, revision: str | None = None, *, token: str | None 
 # -- CLI -----------------------------------------------------------------------------------------------------
 def register_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add `push` and `push-space` to the `hf-detector` CLI (each sets `func(args) -> exit code`)."""
-    push = subparsers.add_parser("push", help="upload a trained checkpoint (+ model card) to a Hub model repo")
+    push = subparsers.add_parser("push", help="upload a trained checkpoint (+ model card) to a model repo")
     push.add_argument("--model", required=True, help="checkpoint directory (output_dir of train)")
     push.add_argument("--repo-id", required=True, help="NAMESPACE/NAME of the model repo")
     push.add_argument("--private", action="store_true", help="create the repo as private")
@@ -348,7 +351,7 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     push.add_argument("--commit-message", default=None)
     push.set_defaults(func=_cmd_push)
 
-    space = subparsers.add_parser("push-space", help="deploy app.py as a Gradio Space that loads a model repo")
+    space = subparsers.add_parser("push-space", help="deploy app.py as a Gradio Space loading a model repo")
     space.add_argument("--repo-id", required=True, help="NAMESPACE/NAME of the Space")
     space.add_argument("--model-repo", required=True, help="NAMESPACE/NAME of the model the Space loads")
     space.add_argument("--private", action="store_true")

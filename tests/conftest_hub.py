@@ -46,6 +46,10 @@ def start_server() -> HubServer:
     return HubServer(token=TOKEN, user=USER, extra_tokens={READ_TOKEN: ("reader", "read")}).start()
 
 
+def _pythonpath(env: dict[str, str]) -> str:
+    return os.pathsep.join(p for p in (str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH")) if p)
+
+
 def client_env(endpoint: str, hf_home: Path, token: str | None = TOKEN, **extra: str) -> dict[str, str]:
     """Environment for a client subprocess: this endpoint, this token, Xet off, an empty private HF_HOME."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUB and k != "HF_TOKEN"}
@@ -58,7 +62,7 @@ def client_env(endpoint: str, hf_home: Path, token: str | None = TOKEN, **extra:
         "HF_HUB_DISABLE_IMPLICIT_TOKEN": "0",
         "TOKENIZERS_PARALLELISM": "false",
         "OMP_NUM_THREADS": "1",  # the machine is shared: no thread storms from torch in subprocesses
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "PYTHONPATH": _pythonpath(env),
     })
     if token is not None:
         env["HF_TOKEN"] = token
@@ -82,7 +86,8 @@ def run_hub_cli(env: dict[str, str], *argv: str, timeout: float = 60) -> subproc
 
 def last_json(proc: subprocess.CompletedProcess[str]) -> Any:
     """The last stdout line of a client run, parsed as JSON (clients print their results that way)."""
-    assert proc.returncode == 0, f"client failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, (
+        f"client failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -107,7 +112,8 @@ def write_metrics(model_dir: Path, **overrides: Any) -> dict[str, Any]:
         "parameters": 123456,
         "threshold": 0.5,
         "temperature": 1.0,
-        "training": {"epochs": 1, "learning_rate": 0.001, "batch_size": 4, "image_size": 32, "train_images": 8,
+        "training": {"epochs": 1, "learning_rate": 0.001, "batch_size": 4, "image_size": 32,
+                     "train_images": 8,
                      "wall_time_s": 1.5, "images_per_second": 5.3, "recipe": "tiny-test"},
         "evaluations": {
             "in-distribution test": {

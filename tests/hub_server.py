@@ -1,13 +1,14 @@
 """A small Hugging Face Hub-compatible HTTP server for tests (in-memory, one process, stdlib only).
 
-It implements the part of the Hub API that `huggingface_hub` 2.x, `transformers` and `datasets` use when Xet is
-disabled (`HF_HUB_DISABLE_XET=1`): whoami, repo create/delete/info, tree, paths-info, preupload, NDJSON commits,
-refs, commits, branches, tags, the Git LFS batch API (basic transfer + verify), `resolve` downloads (HEAD/GET,
-Range) and YAML validation. Commits are real git-like objects (sha1 ids, parent links), so branches, tags and
-revision pinning behave as on the Hub.
+It implements the part of the Hub API that `huggingface_hub` 2.x, `transformers` and `datasets` use when Xet
+is disabled (`HF_HUB_DISABLE_XET=1`): whoami, repo create/delete/info, tree, paths-info, preupload, NDJSON
+commits, refs, commits, branches, tags, Space variables, the Git LFS batch API (basic transfer + verify),
+`resolve` downloads (HEAD/GET, Range) and YAML validation. Commits are real git-like objects (sha1 ids,
+parent links), so branches, tags and revision pinning behave as on the Hub.
 
 Failure injection: unknown tokens get 401 like the Hub; `HubServer.inject(...)` makes matching requests fail
-with a chosen status (e.g. 500 on `/commit/` = "server died in the middle of an upload"); `stop()` = server down.
+with a chosen status (e.g. 500 on `/commit/` = "server died in the middle of an upload");
+`stop()` = server down.
 
 Test infrastructure, not product: no pagination (everything fits one page), no pull requests, no Xet.
 """
@@ -136,7 +137,7 @@ class HubState:
         self.blobs: dict[str, bytes] = {}  # git oid -> content (regular files)
         self.lfs: dict[str, bytes] = {}  # sha256 -> content
 
-    # -- repositories ------------------------------------------------------------------------------------------
+    # -- repositories ----------------------------------------------------------------------------------------
     def commit(
         self, repo: Repo, branch: str, title: str, message: str, author: str, tree: dict[str, Blob]
     ) -> Commit:
@@ -220,7 +221,7 @@ class HubServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- failure injection -------------------------------------------------------------------------------------
+    # -- failure injection -----------------------------------------------------------------------------------
     def inject(
         self, status: int, path_regex: str, method: str | None = None, times: int | None = None
     ) -> Fault:
@@ -245,7 +246,7 @@ class HubServer:
                     return fault
         return None
 
-    # -- helpers for tests -------------------------------------------------------------------------------------
+    # -- helpers for tests -----------------------------------------------------------------------------------
     def repo(self, repo_id: str, repo_type: str = "model") -> Repo:
         return self.state.repos[(repo_type, repo_id)]
 
@@ -263,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr noise in tests
         pass
 
-    # -- plumbing ----------------------------------------------------------------------------------------------
+    # -- plumbing --------------------------------------------------------------------------------------------
     def do_GET(self) -> None:
         self._dispatch("GET")
 
@@ -337,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in this server: answer 500 so the client surfaces it
             self._error(HubError(500, f"test hub server error: {exc!r}"))
 
-    # -- auth --------------------------------------------------------------------------------------------------
+    # -- auth ------------------------------------------------------------------------------------------------
     def _user(self) -> tuple[str, str] | None:
         auth = self.headers.get("Authorization", "")
         if not auth:
@@ -372,7 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._can_write_ns(ns)
         return repo
 
-    # -- routing -----------------------------------------------------------------------------------------------
+    # -- routing ---------------------------------------------------------------------------------------------
     def _route(self, method: str, raw: str, body: bytes) -> None:
         segs = [unquote(s) for s in raw.strip("/").split("/")] if raw.strip("/") else []
         if segs[:2] == ["api", "whoami-v2"] and method == "GET":
@@ -486,7 +487,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(200, {})
         raise HubError(404, f"Not found: {method} {self.path}")
 
-    # -- endpoints ---------------------------------------------------------------------------------------------
+    # -- endpoints -------------------------------------------------------------------------------------------
     def _whoami(self) -> None:
         who = self._user()
         if who is None:
@@ -543,7 +544,8 @@ class _Handler(BaseHTTPRequestHandler):
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
         repo = self.hub.state.create_repo(repo_type, repo_id, private, who[0], payload.get("sdk"))
         for var in payload.get("variables") or []:
-            repo.variables[var["key"]] = {"value": var.get("value", ""), "description": var.get("description")}
+            repo.variables[var["key"]] = {"value": var.get("value", ""),
+                                          "description": var.get("description")}
         self._json(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _delete(self, payload: dict) -> None:
@@ -726,7 +728,7 @@ class _Handler(BaseHTTPRequestHandler):
             oid, size = obj["oid"], obj["size"]
             entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
             if payload.get("operation") == "upload" and oid not in self.hub.state.lfs:
-                # Basic transfer: a PUT to an upload URL, then a verify POST (what the Hub's S3 flow looks like).
+                # Basic transfer: a PUT to an upload URL, then a verify POST (the Hub's S3 flow, in short).
                 entry["actions"] = {
                     "upload": {"href": f"{self.hub.url}/_lfs/{oid}", "header": {}},
                     "verify": {"href": f"{self.hub.url}/_lfs/verify", "header": {}},

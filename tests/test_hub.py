@@ -44,13 +44,14 @@ def hub() -> Iterator[HubServer]:
 
 @pytest.fixture
 def fake_checkpoint(tmp_path: Path) -> Path:
-    """A checkpoint-shaped directory (no torch needed): configs, 'weights', metrics, plot, and junk to skip."""
+    """A checkpoint-shaped directory (no torch needed): configs, 'weights', metrics, plot, junk to skip."""
     d = tmp_path / "ckpt"
     d.mkdir()
-    (d / "config.json").write_text(json.dumps({"architectures": ["MobileNetV2ForImageClassification"],
-                                               "model_type": "mobilenet_v2", "id2label": {"0": "real", "1": "fake"},
-                                               "detector_threshold": 0.5}))
-    (d / "preprocessor_config.json").write_text(json.dumps({"image_processor_type": "MobileNetV2ImageProcessor"}))
+    (d / "config.json").write_text(json.dumps({
+        "architectures": ["MobileNetV2ForImageClassification"], "model_type": "mobilenet_v2",
+        "id2label": {"0": "real", "1": "fake"}, "detector_threshold": 0.5}))
+    processor = {"image_processor_type": "MobileNetV2ImageProcessor"}
+    (d / "preprocessor_config.json").write_text(json.dumps(processor))
     (d / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      " + bytes(range(256)) * 4)
     write_metrics(d)
     for junk in ("pytorch_model.bin", "training_args.bin", "optimizer.pt", "rng_state.pth"):
@@ -67,7 +68,7 @@ def _one_error_line(proc) -> str:
     return lines[-1]
 
 
-# -- the tiny model: push -> empty cache -> pipeline(REPO_ID), revisions, card round trip ----------------------
+# -- the tiny model: push -> empty cache -> pipeline(REPO_ID), revisions, card round trip --------------------
 MODEL_FLOW = r"""
 import json, sys, os
 from pathlib import Path
@@ -95,7 +96,8 @@ def make(seed, out):
             elif isinstance(mod, torch.nn.Linear):
                 torch.nn.init.normal_(mod.weight, std=0.02)
     model.save_pretrained(out, safe_serialization=True)
-    MobileNetV2ImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)
+    processor = MobileNetV2ImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor.save_pretrained(out)
     write_metrics(out)
     (out / "training_args.bin").write_bytes(b"pickle")  # must never be uploaded
     return out
@@ -126,7 +128,8 @@ print(json.dumps({
     "local_main": local_main, "local_v2": local_v2, "hub_main": hub_main, "hub_v2": hub_v2,
     "pinned_files": sorted(os.listdir(pinned)), "pinned_same": (pinned / "model.safetensors").read_bytes()
         == (main_dir / "model.safetensors").read_bytes(),
-    "pinned_v2_same": (pinned_v2 / "model.safetensors").read_bytes() == (v2_dir / "model.safetensors").read_bytes(),
+    "pinned_v2_same": (pinned_v2 / "model.safetensors").read_bytes()
+        == (v2_dir / "model.safetensors").read_bytes(),
     "card_data": card.data.to_dict(), "card_text": card.text,
     "eval_results": [[r.dataset_name, r.metric_type, r.metric_value] for r in card.data.eval_results],
 }))
@@ -183,7 +186,7 @@ def test_model_card_round_trips_metadata_and_eval_results(model_flow: dict) -> N
     assert "![confusion_matrix.png](confusion_matrix.png)" in text
 
 
-# -- the Trainer's push_to_hub path ----------------------------------------------------------------------------
+# -- the Trainer's push_to_hub path --------------------------------------------------------------------------
 TRAINER_FLOW = r"""
 import json, sys
 from pathlib import Path
@@ -208,7 +211,8 @@ def run(trainer_cls, name):
     cfg = MobileNetV2Config(depth_multiplier=0.35, image_size=32, num_labels=2,
                             id2label={0: "real", 1: "fake"}, label2id={"real": 0, "fake": 1})
     out = work / name
-    args = TrainingArguments(output_dir=str(out), push_to_hub=True, hub_model_id=f"tester/{name}", max_steps=1,
+    args = TrainingArguments(output_dir=str(out), push_to_hub=True, hub_model_id=f"tester/{name}",
+                             max_steps=1,
                              per_device_train_batch_size=4, report_to=[], use_cpu=True, save_strategy="no",
                              logging_strategy="no", dataloader_num_workers=0, hub_strategy="end")
     trainer = trainer_cls(model=MobileNetV2ForImageClassification(cfg), args=args, train_dataset=Tiny())
@@ -270,7 +274,8 @@ def test_trainer_push_to_hub_uploads_output_dir(trainer_flow: dict, hub: HubServ
     # ... but it replaces our card by its own and ships training_args.bin: hence TrainerHubMixin.
     assert "training_args.bin" in stock
     mixin = hub.files("tester/trainer-mixin")
-    assert {"model.safetensors", "config.json", "README.md", "metrics.json", "confusion_matrix.png"} <= set(mixin)
+    expected = {"model.safetensors", "config.json", "README.md", "metrics.json", "confusion_matrix.png"}
+    assert expected <= set(mixin)
     assert not any(name.endswith(".bin") for name in mixin)
     readme = mixin["README.md"].decode()
     assert "More information needed" not in readme and "model-index" in readme
@@ -341,7 +346,8 @@ def test_pull_missing_repo_and_missing_revision_are_404(hub: HubServer, tmp_path
     assert lines[1].startswith("revision 'no-such-branch' not found in tester/exists (404)")
 
 
-def test_server_error_in_the_middle_of_an_upload(hub: HubServer, fake_checkpoint: Path, tmp_path: Path) -> None:
+def test_server_error_in_the_middle_of_an_upload(hub: HubServer, fake_checkpoint: Path,
+                                                 tmp_path: Path) -> None:
     # LFS objects are uploaded, then the commit call dies with 500: nothing may be half-committed or touched.
     before = snapshot(fake_checkpoint)
     hub.inject(500, r"/api/models/tester/flaky/commit/", method="POST", times=1)
@@ -364,7 +370,8 @@ def test_push_rejects_a_directory_without_safetensors(tmp_path: Path, hub: HubSe
     d.mkdir()
     (d / "config.json").write_text("{}")
     (d / "pytorch_model.bin").write_bytes(b"pickle")
-    proc = run_hub_cli(client_env(hub.url, tmp_path / "home"), "push", "--model", str(d), "--repo-id", "tester/p")
+    env = client_env(hub.url, tmp_path / "home")
+    proc = run_hub_cli(env, "push", "--model", str(d), "--repo-id", "tester/p")
     assert "no *.safetensors weights" in _one_error_line(proc)
 
 
@@ -391,7 +398,7 @@ def test_push_to_private_repo_and_branch(hub: HubServer, fake_checkpoint: Path, 
     assert anon.stdout.startswith("repository tester/private-one not found"), anon.stdout + anon.stderr
 
 
-# -- the Space ------------------------------------------------------------------------------------------------
+# -- the Space -----------------------------------------------------------------------------------------------
 def test_push_space(hub: HubServer, tmp_path: Path) -> None:
     app = ROOT / "app.py"
     if not app.exists():  # the app may not be committed yet: a stand-in with the same contract (MODEL_ID)
