@@ -28,6 +28,7 @@ from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from .data import SplitSpec, load_faces, split_faces
+from .hub import HubError, TrainerHubMixin
 from .labels import ID2LABEL
 from .models import ModelSpec, available_models, create_model
 from .processing import FaceImageProcessor
@@ -197,7 +198,7 @@ def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
             "labels": torch.stack([torch.as_tensor(e["labels"]) for e in examples])}
 
 
-class DetectorTrainer(Trainer):
+class DetectorTrainer(TrainerHubMixin, Trainer):
     """Cross-entropy with class weights (balance real vs fake) and label smoothing."""
 
     def __init__(self, *args: Any, class_weights: torch.Tensor | None = None, **kwargs: Any) -> None:
@@ -428,7 +429,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         (out / "metrics.json").write_text(json.dumps(record, indent=2, default=_json_default))
         _write_card(out)
         if training_args.push_to_hub:
-            trainer.push_to_hub(commit_message="hf-detector: trained checkpoint, metrics, plots and card")
+            try:
+                url = trainer.push_to_hub(commit_message="hf-detector: trained checkpoint, metrics, plots and card")
+                logger.info("pushed to %s", url)
+            except HubError as error:  # the trained checkpoint stays on disk, untouched
+                raise SystemExit(f"error: push failed: {error} (the checkpoint is saved in {out})") from None
+            finally:
+                (out / "training_args.bin").unlink(missing_ok=True)
 
     summary = evaluations.get("in-distribution test") or evaluations.get("validation") or {}
     print(f"done in {wall / 60:.1f} min ({wall:.0f} s): {images_per_second:.1f} train images/s; "
