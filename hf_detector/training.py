@@ -98,6 +98,7 @@ DEFAULT_TRAINING_ARGS: dict[str, Any] = {
     "remove_unused_columns": False,
     "seed": 42,
     "dataloader_num_workers": 0,
+    "ddp_find_unused_parameters": False,  # every parameter gets a gradient (frozen ones are not DDP's)
 }
 
 
@@ -204,6 +205,9 @@ class DetectorTrainer(TrainerHubMixin, Trainer):
     def __init__(self, *args: Any, class_weights: torch.Tensor | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
+        # compute_loss returns a per-batch mean, not a sum over `num_items_in_batch`: tell the Trainer, so it
+        # divides by gradient_accumulation_steps (otherwise GA multiplies the loss and gradients).
+        self.model_accepts_loss_kwargs = False
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
@@ -228,7 +232,13 @@ def bake_temperature(model: torch.nn.Module, temperature: float) -> None:
 
 def predict_logits(trainer: Trainer, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     output = trainer.predict(dataset, metric_key_prefix="predict")
-    return np.asarray(output.predictions), np.asarray(output.label_ids)
+    logits, labels = np.asarray(output.predictions), np.asarray(output.label_ids)
+    # Data-parallel evaluation pads the last batches with repeated examples; `gather_for_metrics` drops
+    # them again. Metrics must count every example exactly once, so check it rather than trust it.
+    if len(logits) != len(dataset) or len(labels) != len(dataset):
+        raise RuntimeError(f"gathered {len(logits)} predictions for {len(dataset)} examples "
+                           f"({trainer.args.world_size} processes)")
+    return logits, labels
 
 
 def evaluation_record(logits: np.ndarray, labels: np.ndarray, threshold: float,
@@ -281,7 +291,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
 
     # 1. Data: fixed labels, stratified + identity-grouped splits, optional held-out generators.
-    dataset = load_faces(data_args.data, revision=data_args.dataset_revision)
+    with training_args.main_process_first(desc="load data"):  # one download / Arrow cache build per node
+        dataset = load_faces(data_args.data, revision=data_args.dataset_revision)
 
     # 2. Preprocessing: the processor saved with the checkpoint. The face stage runs once on the whole
     # set (cached on disk by datasets), so every split, hold-out and later run reuses the crops.
@@ -399,7 +410,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "temperature": temperature,
         "training": {
             "epochs": training_args.num_train_epochs, "learning_rate": training_args.learning_rate,
-            "batch_size": training_args.per_device_train_batch_size * max(1, training_args.world_size),
+            "batch_size": training_args.per_device_train_batch_size * max(1, training_args.world_size)
+            * training_args.gradient_accumulation_steps, "processes": max(1, training_args.world_size),
             "optimizer": training_args.optim, "weight_decay": training_args.weight_decay,
             "label_smoothing": training_args.label_smoothing_factor, "image_size": model_args.image_size,
             "train_images": len(splits["train"]) if "train" in splits else 0,
@@ -438,9 +450,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 (out / "training_args.bin").unlink(missing_ok=True)
 
     summary = evaluations.get("in-distribution test") or evaluations.get("validation") or {}
-    print(f"done in {wall / 60:.1f} min ({wall:.0f} s): {images_per_second:.1f} train images/s; "
-          + ", ".join(f"{k} {summary[k]:.4f}" for k in ("accuracy", "balanced_accuracy", "roc_auc", "f1")
-                      if isinstance(summary.get(k), (int, float)) and not math.isnan(summary[k])))
+    if trainer.is_world_process_zero():
+        print(f"done in {wall / 60:.1f} min ({wall:.0f} s): {images_per_second:.1f} train images/s; "
+              + ", ".join(f"{k} {summary[k]:.4f}" for k in ("accuracy", "balanced_accuracy", "roc_auc", "f1")
+                          if isinstance(summary.get(k), (int, float)) and not math.isnan(summary[k])))
     return record
 
 
