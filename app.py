@@ -25,14 +25,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
-from gradio_client import utils as client_utils
-from PIL import Image
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a privacy-sensitive tool
 
-from hf_detector.explain import gradcam_overlay
-from hf_detector.images import MAX_FILE_BYTES, ImageLoadError, load_image
-from hf_detector.inference import Detector, FileResult, ModelLoadError, Prediction
-from hf_detector.metadata import read_metadata
+import gradio as gr  # noqa: E402
+from gradio_client import utils as client_utils  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from hf_detector.explain import gradcam_overlay  # noqa: E402
+from hf_detector.images import MAX_FILE_BYTES, ImageLoadError, load_image  # noqa: E402
+from hf_detector.inference import Detector, FileResult, ModelLoadError, Prediction  # noqa: E402
+from hf_detector.metadata import read_metadata  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES_DIR = HERE / "examples"
@@ -392,7 +394,8 @@ def build_demo(detector: Detector, model_name: str | None = None) -> gr.Blocks:
                         run = gr.Button("Analyse", variant="primary", elem_id="analyse")
                         example_box = gr.Column()
                     with gr.Column(scale=1):
-                        label = gr.Label(num_top_classes=2, label="Model verdict", elem_id="label")
+                        label = gr.Label(num_top_classes=2, label="Model probabilities (see the sentence below)",
+                                         elem_id="label")
                         verdict = gr.Markdown(elem_id="verdict")
                         boxed = gr.Image(label="Detected face", type="pil", format="jpeg", interactive=False,
                                          elem_id="boxed", height=260)

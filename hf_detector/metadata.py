@@ -15,12 +15,12 @@ never fetched. `read_metadata` never raises: any failure becomes an ``error`` si
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
 import json
 import os
 import re
 import struct
+import threading
 import warnings
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -564,7 +564,9 @@ _C2PA_MIME = {
     "HEIF": "image/heif",
     "AVIF": "image/avif",
 }
-_C2PA_EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
+# Native reads run in daemon threads (a stuck one cannot block interpreter exit), at most this many at
+# once: when they are all busy (e.g. stuck on hostile files), further files skip the check.
+_C2PA_SLOTS = threading.BoundedSemaphore(2)
 
 
 def _c2pa_signals(data: bytes, image_format: str | None, report: MetadataReport) -> None:
@@ -589,23 +591,34 @@ def _c2pa_signals(data: bytes, image_format: str | None, report: MetadataReport)
             )
         )
         return
-    global _C2PA_EXECUTOR
-    if _C2PA_EXECUTOR is None:
-        _C2PA_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="c2pa")
     mime = _C2PA_MIME.get(image_format or "", None)
-    future = _C2PA_EXECUTOR.submit(_read_c2pa, data, mime)
-    try:
-        manifest_store = future.result(timeout=C2PA_TIMEOUT_S)
-    except concurrent.futures.TimeoutError:
+    if not _C2PA_SLOTS.acquire(blocking=False):
+        report.signals.append(Signal("c2pa", "C2PA", "content credentials not checked (checker busy)", INFO))
+        return
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["store"] = _read_c2pa(data, mime)
+        except BaseException as error:  # reported to the caller below
+            outcome["error"] = error
+        finally:
+            _C2PA_SLOTS.release()
+
+    worker = threading.Thread(target=work, name="c2pa-read", daemon=True)
+    worker.start()
+    worker.join(C2PA_TIMEOUT_S)
+    if worker.is_alive():
         report.signals.append(
             Signal("c2pa", "C2PA", f"content credentials check timed out ({C2PA_TIMEOUT_S:g} s)", ERROR)
         )
         return
-    except Exception as error:
+    if "error" in outcome:
         report.signals.append(
-            Signal("c2pa", "C2PA", f"content credentials unreadable ({_reason(error)})", ERROR)
+            Signal("c2pa", "C2PA", f"content credentials unreadable ({_reason(outcome['error'])})", ERROR)
         )
         return
+    manifest_store = outcome.get("store")
     if manifest_store is not None:
         report.signals.extend(_c2pa_manifest_signals(manifest_store))
 

@@ -380,3 +380,14 @@ def test_report_serialises() -> None:
     data = report.to_dict()
     assert json.loads(json.dumps(data))["signals"][0]["key"] == "parameters"
     assert "a\\|b c" in report.to_markdown()
+
+
+def test_c2pa_checker_busy_skips_instead_of_piling_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("c2pa")
+    import threading
+
+    slots = threading.BoundedSemaphore(1)
+    slots.acquire()  # every slot held by a (pretend) stuck read
+    monkeypatch.setattr(metadata, "_C2PA_SLOTS", slots)
+    report = read_metadata(_jpeg(comment=b"c2pa"))
+    assert any("busy" in signal.value for signal in report.signals)
