@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +54,7 @@ MAX_ZIP_TOTAL_BYTES = 200 * 1024 * 1024
 DISPLAY_SIDE = 768  # the boxed image is shrunk to this for display
 CONCURRENCY = 2
 QUEUE_SIZE = 32
+CACHE_MAX_AGE_S = 3600  # uploads, results and CSVs are deleted after about an hour
 BATCH_COLUMNS = ["file", "verdict", "p_fake", "face_found", "error"]
 
 CSS = """
@@ -87,9 +89,9 @@ reported as *uncertain*.
   most sites and can be forged. Its absence proves nothing.
 
 ## Limits and privacy
-Files up to {max_upload} each; a batch takes up to {max_batch} files (or a zip). Uploads are processed
-in memory and temporary files of this server; nothing is fetched from URLs and nothing is stored
-beyond Gradio's temporary cache. Do not use this tool to make decisions about people.
+Files up to {max_upload} each; a batch takes up to {max_batch} files (or zips). Uploads live in this
+server's temporary cache and are deleted after about an hour; nothing is fetched from URLs. Do not use
+this tool to make decisions about people.
 """
 
 
@@ -263,6 +265,10 @@ def make_classify(detector: Detector):
                            print_exception=False) from None
         except OSError as error:
             raise gr.Error(f"This file cannot be read: {_first_line(error)}", print_exception=False) from None
+        except Exception:  # a bug, not the user's fault: log it, answer plainly, keep serving
+            traceback.print_exc()
+            raise gr.Error("Something went wrong while analysing this image; please try another file.",
+                           print_exception=False) from None
         try:
             heatmap = gradcam_overlay(detector, prediction)
         except Exception as error:  # an explanation failure must not hide the prediction
@@ -327,13 +333,27 @@ def _expand_uploads(files: Sequence[Any], workdir: Path) -> tuple[list[tuple[str
     return items, errors
 
 
+def _batch_workdir(max_age_s: float = CACHE_MAX_AGE_S) -> Path:
+    """A fresh folder for one batch (extracted zip members, the CSV); older ones are removed."""
+    root = Path(tempfile.gettempdir()) / "hf-detector-batches"
+    root.mkdir(exist_ok=True)
+    now = time.time()
+    for old in root.iterdir():
+        try:
+            if old.is_dir() and now - old.stat().st_mtime > max_age_s:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(prefix="batch-", dir=root))
+
+
 def make_classify_batch(detector: Detector):
     def classify_batch(files: list[str] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
                        ) -> tuple[list[list[Any]], str | None, str]:
         """Classify many files (images or zips of images): table rows, CSV file, summary."""
         if not files:
             raise gr.Error("Upload some image files or a zip first.", print_exception=False)
-        workdir = Path(tempfile.mkdtemp(prefix="hf-detector-batch-"))
+        workdir = _batch_workdir()
         items, errors = _expand_uploads(files, workdir)
         rows: list[list[Any]] = []
         total = len(items)
@@ -383,7 +403,8 @@ def build_demo(detector: Detector, model_name: str | None = None) -> gr.Blocks:
     classify_batch = make_classify_batch(detector)
     examples = [[str(EXAMPLES_DIR / file)] for file in EXAMPLES if (EXAMPLES_DIR / file).exists()]
 
-    with gr.Blocks(title="Real or generated face? — hf-detector") as demo:
+    with gr.Blocks(title="Real or generated face? — hf-detector",
+                   delete_cache=(CACHE_MAX_AGE_S // 2, CACHE_MAX_AGE_S)) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Single image", id="single"):
@@ -414,8 +435,9 @@ def build_demo(detector: Detector, model_name: str | None = None) -> gr.Blocks:
                                 run_on_click=True, cache_examples=False, api_visibility="private",
                                 label=EXAMPLES_CAPTION, examples_per_page=8)
             with gr.Tab("Batch", id="batch"):
-                gr.Markdown(f"Upload up to {MAX_BATCH_FILES} images, or a zip of images. Files that cannot be "
-                            "read are listed with the reason; the others are still classified.")
+                gr.Markdown(f"Upload up to {MAX_BATCH_FILES} images, or zips of images ({MAX_UPLOAD.upper()} per "
+                            "file). Files that cannot be read are listed with the reason; the others are still "
+                            "classified. Download the table as CSV below.")
                 files = _refuse_urls(gr.File(file_count="multiple", label="Images or a zip",
                                              elem_id="batch-files"))
                 run_batch = gr.Button("Classify all", variant="primary", elem_id="classify-all")
