@@ -55,8 +55,11 @@ _THREADS_LOCK = threading.Lock()
 _DEFAULT_DETECTOR: FaceDetector | None = None
 
 
-def _get_mtcnn(device: str = "cpu") -> MTCNN:
-    """One MTCNN per device per process: building it loads three weight files (~50 ms)."""
+def _get_mtcnn(device: str = "cpu", backend: str = "pytorch") -> MTCNN:
+    """One MTCNN per device (and backend) per process: building it loads three weight files (~50 ms).
+
+    backend "onnx": the same networks on ONNX Runtime (hf_detector.fast), identical boxes/landmarks.
+    """
     with _MTCNN_LOCK:
         model = _MTCNN_CACHE.get(device)
         if model is None:
@@ -65,6 +68,13 @@ def _get_mtcnn(device: str = "cpu") -> MTCNN:
             model = MTCNN(keep_all=True, device=device, post_process=False)
             model.eval()
             _MTCNN_CACHE[device] = model
+        if backend == "onnx" and device == "cpu":
+            key = f"{device}:onnx"
+            if key not in _MTCNN_CACHE:
+                from .fast import onnx_mtcnn
+
+                _MTCNN_CACHE[key] = onnx_mtcnn(model)
+            model = _MTCNN_CACHE[key]
         return model
 
 
@@ -111,6 +121,7 @@ class FaceDetector:
         max_side: int = 640,
         device: str = "cpu",
         num_threads: int | None = None,
+        backend: str = "pytorch",
     ) -> None:
         # num_threads: torch intra-op threads while detecting (restored afterwards). On a busy
         # 2-core machine 1 thread was ~15x faster than 2 (64 ms vs ~1.1 s per image).
@@ -119,10 +130,11 @@ class FaceDetector:
         self.min_size = float(min_size)
         self.max_side = int(max_side)
         self.device = device
+        self.backend = backend  # "pytorch" | "onnx" (same results, see hf_detector.fast)
 
     @property
     def model(self) -> MTCNN:
-        return _get_mtcnn(self.device)
+        return _get_mtcnn(self.device, self.backend)
 
     def detect(self, image: Image.Image) -> list[Face]:
         import torch

@@ -80,7 +80,7 @@ class Detector:
     """A loaded classifier + its image processor, with the decision threshold chosen at training time."""
 
     def __init__(self, model: torch.nn.Module, processor: Any, name: str = "model",
-                 threshold: float | None = None) -> None:
+                 threshold: float | None = None, backend: str = "pytorch") -> None:
         self.model = model.eval()
         self.processor = processor
         self.name = name
@@ -88,6 +88,17 @@ class Detector:
                                else getattr(model.config, "detector_threshold", 0.5) or 0.5)
         self.fake_index = self._fake_index(model.config)
         self._pool: ThreadPoolExecutor | None = None
+        # backend: "pytorch" (eager fp32) or "onnx"/"auto" (hf_detector.fast: ONNX Runtime for the
+        # classifier and MTCNN, same predictions); self.backend is what actually runs.
+        from .fast import onnx_classifier, resolve_backend
+
+        self._onnx = onnx_classifier(model, processor) if resolve_backend(backend) == "onnx" else None
+        self.backend = "onnx" if self._onnx is not None else "pytorch"
+        self.face_detector = None
+        if hasattr(processor, "crop"):
+            from .processing import shared_face_detector
+
+            self.face_detector = shared_face_detector(self.backend)
 
     @staticmethod
     def _fake_index(config: Any) -> int:
@@ -98,7 +109,7 @@ class Detector:
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | None = None, revision: str | None = None,
-                        threshold: float | None = None) -> Detector:
+                        threshold: float | None = None, backend: str = "auto") -> Detector:
         import hf_detector  # noqa: F401  (registers the custom Auto classes)
 
         path = resolve_model_path(model, revision)
@@ -108,7 +119,7 @@ class Detector:
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ModelLoadError(f"cannot load model from {path}: {first}") from None
-        return cls(network, processor, name=str(model or path), threshold=threshold)
+        return cls(network, processor, name=str(model or path), threshold=threshold, backend=backend)
 
     # -- single images ---------------------------------------------------------------------------
     def prepare(self, image: Image.Image | str | os.PathLike | bytes,
@@ -121,14 +132,18 @@ class Detector:
         if transform is not None:
             rgb = transform(rgb)
         if hasattr(self.processor, "crop"):
-            crop = self.processor.crop(rgb)
+            crop = (self.processor.crop(rgb, detector=self.face_detector) if self.face_detector is not None
+                    else self.processor.crop(rgb))
             return crop, self.processor.finish([crop.image])
         pixels = self.processor(images=rgb, return_tensors="pt")["pixel_values"]
         return None, pixels
 
     @torch.inference_mode()
     def _forward(self, pixel_values: torch.Tensor) -> np.ndarray:
-        logits = self.model(pixel_values=pixel_values).logits.float()
+        if self._onnx is not None:
+            logits = self._onnx(pixel_values).float()
+        else:
+            logits = self.model(pixel_values=pixel_values).logits.float()
         return torch.softmax(logits, dim=-1).numpy()
 
     def _prediction(self, probs: np.ndarray, crop: Any, pixels: torch.Tensor | None) -> Prediction:

@@ -25,18 +25,26 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 _detector_lock = threading.Lock()
-_detector = None
+_detectors: dict[str, Any] = {}
 
 
-def shared_face_detector():
-    """One face detector per process: MTCNN weights load once and are reused by every processor."""
-    global _detector
+def shared_face_detector(backend: str | None = None):
+    """One face detector per process (per backend, see hf_detector.fast): MTCNN weights load once.
+
+    backend None = "auto": ONNX Runtime when installed (same boxes within 1e-3 px), so `pipeline()`,
+    training crops and `Detector` (default backend) run the same face stage.
+    """
+    if backend in (None, "auto"):
+        from .fast import resolve_backend
+
+        backend = resolve_backend("auto")
     with _detector_lock:
-        if _detector is None:
+        if backend not in _detectors:
             from .faces import FaceDetector
 
-            _detector = FaceDetector(num_threads=1)  # 2 torch threads on 2 busy cores made it 10x slower
-        return _detector
+            # 2 torch threads on 2 busy cores made it 10x slower
+            _detectors[backend] = FaceDetector(num_threads=1, backend=backend)
+        return _detectors[backend]
 
 
 class FaceImageProcessor(BaseImageProcessor):
@@ -77,14 +85,17 @@ class FaceImageProcessor(BaseImageProcessor):
         self.image_std = list(image_std or IMAGENET_STD)
 
     # -- stage 1: the face -------------------------------------------------------------------
-    def crop(self, image: Image.Image | str | bytes):
-        """Return a `faces.FaceCrop` (canonical square crop + the face found, if any)."""
+    def crop(self, image: Image.Image | str | bytes, detector: Any = None):
+        """Return a `faces.FaceCrop` (canonical square crop + the face found, if any).
+
+        `detector`: a `faces.FaceDetector` to use instead of the shared one (e.g. the ONNX one).
+        """
         from .faces import FaceCrop, center_crop, crop_face
 
         rgb = load_image(image)
         if not self.do_face_crop:
             return FaceCrop(image=center_crop(rgb, self.crop_size), face=None, method="center")
-        return crop_face(rgb, shared_face_detector(), size=self.crop_size, margin=self.face_margin,
+        return crop_face(rgb, detector or shared_face_detector(), size=self.crop_size, margin=self.face_margin,
                          align=self.face_align)
 
     # -- stage 2: pixels for the model -----------------------------------------------------------

@@ -1,0 +1,93 @@
+"""The accelerated path (hf_detector.fast) agrees with plain PyTorch; no timing assertions here (see bench/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hf_detector import fast
+from hf_detector.cli import build_parser
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.jpg"))
+needs_onnx = pytest.mark.skipif(not fast.onnx_available(), reason="onnxruntime/onnx not installed")
+
+
+@pytest.fixture(autouse=True)
+def _onnx_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_DETECTOR_CACHE", str(tmp_path_factory.getbasetemp() / "onnx-cache"))
+    monkeypatch.delenv("HF_DETECTOR_BACKEND", raising=False)
+
+
+def test_resolve_backend() -> None:
+    assert fast.resolve_backend("pytorch") == "pytorch"
+    assert fast.resolve_backend("auto") == ("onnx" if fast.onnx_available() else "pytorch")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        fast.resolve_backend("tensorrt")
+
+
+def test_cli_backend_flag() -> None:
+    args = build_parser().parse_args(["predict", "x.jpg", "--backend", "pytorch"])
+    assert args.backend == "pytorch"
+    assert build_parser().parse_args(["evaluate", "--data", "d"]).backend == "auto"
+
+
+@needs_onnx
+@pytest.mark.parametrize("name,size", [("mobilenet_v2_0.35", 32), ("custom_cnn", 24)])
+def test_onnx_classifier_matches_pytorch(name: str, size: int) -> None:
+    from hf_detector.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(name, image_size=size, pretrained=False).eval()
+    classifier = fast.OnnxClassifier(model, (3, size, size), threads=1)
+    x = torch.randn(5, 3, size, size)
+    with torch.no_grad():
+        reference = model(pixel_values=x).logits
+    assert torch.allclose(classifier(x), reference, atol=1e-4)
+    assert classifier(x[:1]).shape == (1, 2)  # dynamic batch
+
+
+@needs_onnx
+@pytest.mark.skipif(not EXAMPLES, reason="no example photos")
+def test_onnx_face_detector_matches_pytorch() -> None:
+    from hf_detector.faces import FaceDetector
+    from hf_detector.images import load_image
+
+    reference, accelerated = FaceDetector(num_threads=1), FaceDetector(num_threads=1, backend="onnx")
+    for path in EXAMPLES[:2]:
+        image = load_image(str(path))
+        a, b = reference.detect(image), accelerated.detect(image)
+        assert len(a) == len(b) >= 1
+        assert np.allclose(a[0].box, b[0].box, atol=1e-2)
+        assert np.allclose(a[0].landmarks, b[0].landmarks, atol=1e-2)
+        assert abs(a[0].score - b[0].score) < 1e-4
+
+
+@needs_onnx
+@pytest.mark.skipif(not EXAMPLES, reason="no example photos")
+def test_detector_backends_agree(tmp_path: Path) -> None:
+    from transformers import pipeline
+
+    import hf_detector  # noqa: F401
+    from hf_detector.inference import Detector
+    from hf_detector.models import create_model
+    from hf_detector.processing import FaceImageProcessor
+
+    torch.manual_seed(0)
+    create_model("mobilenet_v2_0.35", image_size=32, pretrained=False).save_pretrained(tmp_path)
+    FaceImageProcessor(crop_size=32, size=32).save_pretrained(tmp_path)
+    plain = Detector.from_pretrained(str(tmp_path), backend="pytorch")
+    default = Detector.from_pretrained(str(tmp_path))
+    assert plain.backend == "pytorch" and default.backend == "onnx"
+    a = [r.prediction for r in plain.iter_files(EXAMPLES, batch_size=2)]
+    b = [r.prediction for r in default.iter_files(EXAMPLES, batch_size=2)]
+    for x, y in zip(a, b, strict=True):
+        assert x is not None and y is not None
+        assert x.face_found == y.face_found and x.crop_method == y.crop_method
+        assert abs(x.p_fake - y.p_fake) < 1e-3
+    # pipeline() runs the processor's shared face stage: the same one as the default Detector
+    classifier = pipeline("image-classification", model=str(tmp_path))
+    scores = {r["label"]: r["score"] for r in classifier(str(EXAMPLES[0]))}
+    assert abs(scores["fake"] - b[0].p_fake) < 1e-4
