@@ -112,7 +112,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     if data_args.data is None and not training_args.resume_from_checkpoint:
         parser.error("--data is required (an imagefolder directory or a Hub dataset id)")
-    if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
+    # Like the example script, but with no --do_* flag at all we train, evaluate and predict (note that
+    # TrainingArguments turns do_eval on by itself whenever an eval strategy is set).
+    if not any(arg.split("=")[0] in ("--do_train", "--do_eval", "--do_predict") for arg in argv):
         training_args.do_train = training_args.do_eval = training_args.do_predict = True
     return model_args, data_args, training_args
 
