@@ -76,6 +76,9 @@ class DataArguments:
     kalman_process_noise: float = field(default=1e-3)
     kalman_measurement_noise: float = field(default=1e-2)
     class_weights: bool = field(default=True, metadata={"help": "weight the loss by inverse class frequency"})
+    source_balance: bool = field(default=False, metadata={
+        "help": "weight every sample so each source counts equally within its class (and classes equally); "
+                "keeps rare sources such as FFHQ-style real portraits from being drowned out"})
     calibrate: bool = field(default=True, metadata={"help": "temperature scaling + threshold on validation"})
     preprocessing_num_workers: int = field(default=1, metadata={"help": "processes for the face-crop cache"})
 
@@ -186,7 +189,10 @@ def attach_transforms(splits: DatasetDict, processor: FaceImageProcessor, augmen
 
     def train_transform(batch: dict[str, list]) -> dict[str, Any]:
         crops = [augmentation(crop.convert("RGB")) for crop in batch["crop"]]
-        return {"pixel_values": processor.finish(crops), "labels": torch.tensor(batch["label"])}
+        features = {"pixel_values": processor.finish(crops), "labels": torch.tensor(batch["label"])}
+        if "sample_weight" in batch:
+            features["sample_weight"] = torch.tensor(batch["sample_weight"], dtype=torch.float32)
+        return features
 
     def eval_transform(batch: dict[str, list]) -> dict[str, Any]:
         return {"pixel_values": processor.finish([c.convert("RGB") for c in batch["crop"]]),
@@ -197,8 +203,25 @@ def attach_transforms(splits: DatasetDict, processor: FaceImageProcessor, augmen
 
 
 def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    return {"pixel_values": torch.stack([e["pixel_values"] for e in examples]),
-            "labels": torch.stack([torch.as_tensor(e["labels"]) for e in examples])}
+    batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples]),
+             "labels": torch.stack([torch.as_tensor(e["labels"]) for e in examples])}
+    if "sample_weight" in examples[0]:
+        batch["sample_weight"] = torch.stack([torch.as_tensor(e["sample_weight"]) for e in examples])
+    return batch
+
+
+def source_balanced_weights(labels: list[int], sources: list[str], cap: float = 10.0) -> np.ndarray:
+    """Per-sample weights: classes weigh the same, and within a class every source weighs the same."""
+    labels_arr, sources_arr = np.asarray(labels), np.asarray(sources)
+    weights = np.zeros(len(labels_arr), dtype=np.float64)
+    for label in np.unique(labels_arr):
+        in_class = labels_arr == label
+        names = np.unique(sources_arr[in_class])
+        for name in names:
+            members = in_class & (sources_arr == name)
+            weights[members] = 1.0 / (len(names) * members.sum())
+    weights /= weights.mean()
+    return np.minimum(weights, cap) / np.minimum(weights, cap).mean()
 
 
 class DetectorTrainer(TrainerHubMixin, Trainer):
@@ -213,11 +236,18 @@ class DetectorTrainer(TrainerHubMixin, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
+        sample_weight = inputs.pop("sample_weight", None)
         outputs = model(**inputs)
-        loss = torch.nn.functional.cross_entropy(
-            outputs.logits, labels,
-            weight=None if self.class_weights is None else self.class_weights.to(outputs.logits.device),
-            label_smoothing=self.args.label_smoothing_factor)
+        if sample_weight is not None and model.training:
+            per_sample = torch.nn.functional.cross_entropy(
+                outputs.logits, labels, reduction="none", label_smoothing=self.args.label_smoothing_factor)
+            weight = sample_weight.to(per_sample.device)
+            loss = (per_sample * weight).sum() / weight.sum()
+        else:
+            loss = torch.nn.functional.cross_entropy(
+                outputs.logits, labels,
+                weight=None if self.class_weights is None else self.class_weights.to(outputs.logits.device),
+                label_smoothing=self.args.label_smoothing_factor)
         return (loss, outputs) if return_outputs else loss
 
 
@@ -320,6 +350,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         flip=data_args.aug_flip, rotate=data_args.aug_rotate, resized_crop=data_args.aug_resized_crop,
         jpeg=data_args.aug_jpeg, blur=data_args.aug_blur, rescale=data_args.aug_rescale,
         colour=data_args.aug_colour) if data_args.augment else AugmentationConfig.none()
+    if data_args.source_balance and "train" in splits:
+        weights = source_balanced_weights(split_labels["train"], sources["train"])
+        splits["train"] = splits["train"].add_column("sample_weight", weights.tolist())
     attach_transforms(splits, processor, build_train_augmentation(augmentation_config, seed=training_args.seed))
 
     # 3. Model from the registry.
@@ -421,7 +454,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "images_per_second": round(images_per_second, 2), "seed": training_args.seed,
             "holdout": holdout, "face_crop": data_args.face_crop, "face_align": data_args.face_align,
             "augment": asdict(augmentation_config), "kalman": data_args.kalman,
-            "class_weights": data_args.class_weights, "freeze_backbone": model_args.freeze_backbone,
+            "class_weights": data_args.class_weights, "source_balance": data_args.source_balance,
+            "freeze_backbone": model_args.freeze_backbone,
             "crop_methods": crop_methods,
         },
         "evaluations": evaluations,

@@ -153,3 +153,14 @@ def test_bad_model_dir_gives_one_line(tmp_path: Path, capsys) -> None:
 
 def test_default_model_path_is_exposed() -> None:
     assert isinstance(hf_detector.DEFAULT_MODEL, Path)
+
+
+def test_source_balanced_weights() -> None:
+    from hf_detector.training import source_balanced_weights
+
+    labels = [0] * 90 + [0] * 10 + [1] * 50
+    sources = ["big"] * 90 + ["rare"] * 10 + ["gen"] * 50
+    weights = source_balanced_weights(labels, sources)
+    assert abs(weights.mean() - 1) < 1e-9
+    assert abs(weights[:90].sum() - weights[90:100].sum()) < 1e-6  # each real source counts equally
+    assert abs(weights[:100].sum() - weights[100:].sum()) < 1e-6  # and both classes count equally
