@@ -230,7 +230,8 @@ def draw_faces(image: Image.Image, prediction: Prediction, max_side: int = DISPL
     shown = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale)))) \
         if scale < 1.0 else image.copy()
     draw = ImageDraw.Draw(shown)
-    colour = (220, 38, 38) if prediction.label == "fake" else (22, 163, 74)
+    colour = {"fake": (220, 38, 38), "real": (22, 163, 74), "uncertain": (217, 119, 6)}[
+        verdict_word(prediction.p_fake, prediction.threshold)]
     width = max(2, round(max(shown.size) / 200))
     for index, face in enumerate(prediction.faces):
         x0, y0, x1, y1 = (float(v) * scale for v in face.box)
