@@ -158,8 +158,9 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
     def crop_batch(batch: dict[str, list]) -> dict[str, list]:
         crops, methods, errors = [], [], []
         for image in batch["image"]:
-            try:
-                result = processor.crop(image)
+            try:  # our own safe decoding: a corrupt file becomes an error row, not a crash in datasets
+                source = image if not isinstance(image, dict) else (image.get("bytes") or image.get("path"))
+                result = processor.crop(source)
                 crops.append(result.image)
                 methods.append(result.method)
                 errors.append("")
@@ -171,6 +172,8 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
 
     settings = f"{CROP_CACHE_VERSION}|{dataset._fingerprint}|{processor.do_face_crop}|{processor.face_align}|" \
                f"{processor.face_margin}|{processor.crop_size}"
+    if isinstance(dataset.features.get("image"), ImageFeature):
+        dataset = dataset.cast_column("image", ImageFeature(decode=False))
     with_crops = dataset.map(crop_batch, batched=True, batch_size=32, num_proc=num_proc if num_proc > 1 else None,
                              desc="face crops", new_fingerprint=hashlib.sha256(settings.encode()).hexdigest()[:32])
     with_crops = with_crops.cast_column("crop", ImageFeature())

@@ -164,3 +164,16 @@ def test_source_balanced_weights() -> None:
     assert abs(weights.mean() - 1) < 1e-9
     assert abs(weights[:90].sum() - weights[90:100].sum()) < 1e-6  # each real source counts equally
     assert abs(weights[:100].sum() - weights[100:].sum()) < 1e-6  # and both classes count equally
+
+
+@pytest.mark.slow
+def test_corrupt_training_images_are_skipped_and_counted(tmp_path: Path, caplog) -> None:
+    data = make_image_folder(tmp_path / "faces", per_class=12)
+    (data / "real" / "real_000.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")  # truncated PNG
+    (data / "fake" / "fake_000.png").write_bytes(b"")  # empty file
+    with caplog.at_level("WARNING"):
+        record = train_main(tiny_training_argv(data, tmp_path / "run", model="custom_cnn", image_size=24,
+                                               max_steps=1))
+    assert "skipping 2 unreadable images" in caplog.text
+    counted = sum(sum(split.values()) for split in record["training"]["crop_methods"].values())
+    assert counted == 22
