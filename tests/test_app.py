@@ -352,7 +352,7 @@ def test_python_app_py_serves_model_id_on_port(tiny_checkpoint: Path) -> None:
     process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # a cold start on two busy shared cores can take minutes
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 pytest.fail(f"app.py exited early:\n{process.stdout.read() if process.stdout else ''}")
@@ -362,7 +362,7 @@ def test_python_app_py_serves_model_id_on_port(tiny_checkpoint: Path) -> None:
             except OSError:
                 time.sleep(0.5)
         else:
-            pytest.fail("app.py did not start listening within 120 s")
+            pytest.fail("app.py did not start listening within 300 s")
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         label, verdict, *_ = client.predict(handle_file(str(REAL_EXAMPLE)), api_name="/classify")
         _label_ok(label)
