@@ -19,8 +19,8 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=None, help="decision threshold on p(fake)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--backend", choices=["auto", "pytorch", "onnx"], default="auto",
-                        help="auto (default): ONNX Runtime when installed, same predictions, ~2x faster "
-                             "end to end (docs/performance.md); pytorch: plain eager fp32 PyTorch")
+                        help="auto (default): ONNX Runtime when installed: same predictions, faster "
+                             "(docs/performance.md); pytorch: plain eager fp32 PyTorch")
 
 
 def _load_detector(args: argparse.Namespace):

@@ -1,10 +1,11 @@
 """The accelerated inference path: ONNX Runtime for the classifier and for the three MTCNN networks.
 
-Chosen by `bench/run.py` (see docs/performance.md) among channels_last, bf16 autocast, ONNX Runtime
-and thread settings: on this project's CPUs ONNX Runtime fp32 was ~5x faster than eager PyTorch for the
-128 px MobileNetV2 and ~1.6x faster for MTCNN, with the same numbers (logits within 1e-5, face boxes
-and landmarks within 1e-3 px), so predictions are unchanged. bf16 autocast was much slower here, and
-the face stage keeps its detection size and pyramid: nothing that changes a crop is switched on.
+Chosen by `bench/run.py` (numbers in docs/performance.md) among channels_last, bf16 autocast, ONNX
+Runtime and thread settings: ONNX Runtime fp32 was the fastest for the 128 px MobileNetV2 (several
+times eager PyTorch at batch 1) and ~1.2-1.6x faster for MTCNN, with the same numbers (logits within
+1e-5, face boxes and landmarks within 1e-3 px), so predictions are unchanged. bf16 autocast was much
+slower on this CPU (no AMX / AVX-512-bf16), and the face stage keeps its detection size and pyramid:
+nothing that changes a crop is switched on.
 
     backend "pytorch"  plain eager fp32 PyTorch (the reference)
     backend "onnx"     ONNX Runtime fp32; the model is exported once per checkpoint (cached on disk)
