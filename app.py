@@ -245,6 +245,14 @@ def draw_faces(image: Image.Image, prediction: Prediction, max_side: int = DISPL
     return shown
 
 
+def _enlarge(image: Image.Image | None, min_side: int = 256) -> Image.Image | None:
+    """Small crops (the model may see 128 px) shown bigger by whole-pixel repetition: no new detail."""
+    if image is None or min(image.size) >= min_side:
+        return image
+    factor = -(-min_side // min(image.size))
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+
+
 # ---------------------------------------------------------------------------------------- handlers
 
 
@@ -280,8 +288,8 @@ def make_classify(detector: Detector):
         verdict = verdict_sentence(prediction.p_fake, prediction.threshold)
         notes = " ".join([_face_sentence(prediction), *_input_notes(name)])
         verdict_md = f"### {verdict}\n\n{notes}"
-        return (probabilities, verdict_md, draw_faces(rgb, prediction), prediction.crop, heatmap,
-                report.to_markdown())
+        return (probabilities, verdict_md, draw_faces(rgb, prediction), _enlarge(prediction.crop),
+                _enlarge(heatmap), report.to_markdown())
 
     return classify
 
