@@ -30,9 +30,18 @@ def _load_detector(args: argparse.Namespace):
                                     backend=getattr(args, "backend", "auto"))
 
 
+def _add_shard_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--parts-dir", default=None,
+                        help="under accelerate launch / torchrun: where each process writes its part "
+                             "(shared filesystem across machines; default beside --output, else a temp dir)")
+
+
 def run_predict(args: argparse.Namespace) -> int:
+    from .distributed import launched_distributed
     from .inference import expand_paths
 
+    if launched_distributed():  # accelerate launch / torchrun: each process scores a shard, rank 0 prints all
+        return _run_predict_sharded(args)
     detector = _load_detector(args)
     paths = expand_paths(args.paths)
     if not paths:
@@ -48,6 +57,22 @@ def run_predict(args: argparse.Namespace) -> int:
             p = result.prediction
             rows.append({"file": result.path, "label": p.label, "p_fake": round(p.p_fake, 6),
                          "face_found": p.face_found, "error": None})
+    sys.stdout.write(format_rows(rows, args.format))
+    return 1 if all(r["error"] for r in rows) else 0
+
+
+def _run_predict_sharded(args: argparse.Namespace) -> int:
+    from .distributed import sharded_predict
+    from .inference import expand_paths
+
+    paths = expand_paths(args.paths)
+    if not paths:
+        print("error: no image files found in the given paths", file=sys.stderr)
+        return 2
+    rows = sharded_predict(paths, lambda: _load_detector(args), batch_size=args.batch_size,
+                           parts_dir=args.parts_dir)
+    if rows is None:  # not the main process
+        return 0
     sys.stdout.write(format_rows(rows, args.format))
     return 1 if all(r["error"] for r in rows) else 0
 
@@ -72,10 +97,17 @@ def format_rows(rows: list[dict], fmt: str) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from .distributed import launched_distributed, sharded_evaluate
     from .evaluation import evaluate
 
-    detector = _load_detector(args)
-    record = evaluate(detector, args.data, output=args.output, batch_size=args.batch_size)
+    if launched_distributed() or args.streaming:  # shards across processes; streams with `datasets`
+        record = sharded_evaluate(args.data, lambda: _load_detector(args), output=args.output,
+                                  batch_size=args.batch_size, streaming=args.streaming, split=args.split,
+                                  parts_dir=args.parts_dir)
+        if record is None:  # not the main process
+            return 0
+    else:
+        record = evaluate(_load_detector(args), args.data, output=args.output, batch_size=args.batch_size)
     keys = ("accuracy", "balanced_accuracy", "roc_auc", "average_precision", "f1", "ece")
     print(", ".join(f"{k} {record[k]:.4f}" for k in keys if isinstance(record.get(k), float)))
     for name, row in sorted(record.get("per_source", {}).items()):
@@ -107,12 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("paths", nargs="+", help="image files or folders")
     predict.add_argument("--format", choices=["table", "csv", "json"], default="table")
     _add_model_args(predict)
+    _add_shard_args(predict)
     predict.set_defaults(func=run_predict)
 
     evaluate = sub.add_parser("evaluate", help="metrics on a labelled folder (real/, fake/) or Hub dataset")
     evaluate.add_argument("--data", required=True, help="imagefolder directory or Hub dataset id")
     evaluate.add_argument("--output", default=None, help="metrics JSON path (plots are written beside it)")
     _add_model_args(evaluate)
+    evaluate.add_argument("--streaming", action="store_true",
+                          help="stream the data with `datasets` (nothing stored; for sets larger than the disk)")
+    evaluate.add_argument("--split", default=None, help="dataset split to evaluate (default: train)")
+    _add_shard_args(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
     try:
