@@ -148,6 +148,26 @@ def upload_image(**kwargs: Any) -> gr.Image:
     return _refuse_urls(component)
 
 
+def decision_label(**kwargs: Any) -> gr.Label:
+    """`gr.Label` whose headline is the detector's decision (p(fake) vs its tuned threshold), not the
+    arg-max: with a threshold of 0.26, p(fake) = 0.40 is "fake" although "real" has the larger bar.
+    The output keeps the standard `{label, confidences}` form."""
+    from gradio.components.label import LabelConfidence, LabelData
+
+    component = gr.Label(**kwargs)
+    gradio_postprocess = component.postprocess
+
+    def postprocess(value: Any) -> Any:
+        if isinstance(value, dict) and "decision" in value:
+            ranked = sorted(value["probabilities"].items(), key=lambda item: item[1], reverse=True)
+            return LabelData(label=value["decision"],
+                             confidences=[LabelConfidence(label=k, confidence=v) for k, v in ranked])
+        return gradio_postprocess(value)
+
+    component.postprocess = postprocess  # type: ignore[method-assign]
+    return component
+
+
 # ------------------------------------------------------------------------------------------ wording
 
 
@@ -257,7 +277,7 @@ def _enlarge(image: Image.Image | None, min_side: int = 256) -> Image.Image | No
 
 
 def make_classify(detector: Detector):
-    def classify(image: str | None) -> tuple[dict[str, float], str, Image.Image, Image.Image | None,
+    def classify(image: str | None) -> tuple[dict[str, Any], str, Image.Image, Image.Image | None,
                                               Image.Image | None, str]:
         """Classify one face photo: label probabilities, verdict, boxed face, crop, Grad-CAM, metadata hints."""
         if not image:
@@ -288,7 +308,8 @@ def make_classify(detector: Detector):
         verdict = verdict_sentence(prediction.p_fake, prediction.threshold)
         notes = " ".join([_face_sentence(prediction), *_input_notes(name)])
         verdict_md = f"### {verdict}\n\n{notes}"
-        return (probabilities, verdict_md, draw_faces(rgb, prediction), _enlarge(prediction.crop),
+        label = {"decision": prediction.label, "probabilities": probabilities}
+        return (label, verdict_md, draw_faces(rgb, prediction), _enlarge(prediction.crop),
                 _enlarge(heatmap), report.to_markdown())
 
     return classify
@@ -424,8 +445,8 @@ def build_demo(detector: Detector, model_name: str | None = None) -> gr.Blocks:
                         run = gr.Button("Analyse", variant="primary", elem_id="analyse")
                         example_box = gr.Column()
                     with gr.Column(scale=1):
-                        label = gr.Label(num_top_classes=2, label="Model probabilities (see the sentence below)",
-                                         elem_id="label")
+                        label = decision_label(num_top_classes=2, elem_id="label",
+                                               label="Model decision and probabilities")
                         verdict = gr.Markdown(elem_id="verdict")
                         boxed = gr.Image(label="Detected face", type="pil", format="jpeg", interactive=False,
                                          elem_id="boxed", height=260)

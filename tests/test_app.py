@@ -116,13 +116,15 @@ def server(tiny_checkpoint: Path) -> Iterator[Server]:
     running.demo.close()
 
 
-def _label_ok(label: dict[str, Any]) -> None:
+def _label_ok(label: dict[str, Any], verdict: str | None = None) -> None:
+    """The standard gr.Label output; its label is the thresholded decision, which the sentence states."""
     assert set(label) >= {"label", "confidences"}
     assert label["label"] in {"real", "fake"}
     confidences = {item["label"]: item["confidence"] for item in label["confidences"]}
     assert set(confidences) == {"real", "fake"}
     assert abs(sum(confidences.values()) - 1.0) < 1e-4
-    assert label["label"] == max(confidences, key=confidences.get)
+    if verdict is not None and not verdict.startswith("### Uncertain"):
+        assert ("AI-generated" in verdict) == (label["label"] == "fake"), (label, verdict)
 
 
 # ---------------------------------------------------------------------------------------- fast tests
@@ -130,6 +132,10 @@ def _label_ok(label: dict[str, Any]) -> None:
 
 def test_verdict_wording() -> None:
     app = load_app()
+    component = app.decision_label()
+    data = component.postprocess({"decision": "fake", "probabilities": {"real": 0.6, "fake": 0.4}})
+    assert data.label == "fake" and [c.label for c in data.confidences] == ["real", "fake"]
+    assert component.postprocess({"real": 0.6, "fake": 0.4}).label == "real"  # plain dicts as usual
     assert app.verdict_sentence(0.93, 0.5) == "Likely AI-generated (p(fake) = 0.93; threshold 0.50)."
     assert app.verdict_sentence(0.07, 0.5) == "Likely a real photo (p(fake) = 0.07; threshold 0.50)."
     assert app.verdict_sentence(0.55, 0.5).startswith("Uncertain: p(fake) = 0.55 is within 0.10 of the threshold")
@@ -210,7 +216,7 @@ def test_classify_real_and_fake_examples(server: Server) -> None:
     for example in (REAL_EXAMPLE, FAKE_EXAMPLE):
         label, verdict, boxed, crop, heatmap, hints = server.client.predict(
             handle_file(str(example)), api_name="/classify")
-        _label_ok(label)
+        _label_ok(label, verdict)
         assert VERDICT_RE.match(verdict), verdict
         assert "Face found" in verdict
         for image in (boxed, crop, heatmap):
@@ -286,7 +292,7 @@ def test_bad_uploads_answer_with_a_message_and_the_server_survives(server: Serve
         assert str(tmp_path) not in message  # no server paths in user-facing text
     for name, (path, note) in _odd_but_valid_files(tmp_path).items():
         label, verdict, *_ = server.client.predict(handle_file(str(path)), api_name="/classify")
-        _label_ok(label)
+        _label_ok(label, verdict)
         assert note in verdict, (name, verdict)
     label, *_ = server.client.predict(handle_file(str(FAKE_EXAMPLE)), api_name="/classify")
     _label_ok(label)  # still answering
