@@ -74,11 +74,14 @@ def percentile(values: list[float], q: float) -> float:
 def run_level(url: str, users: int, requests: int, images: list[str]) -> dict[str, Any]:
     from gradio_client import Client, handle_file
 
+    messages: set[str] = set()
+
     def user(index: int) -> tuple[list[float], int]:
         latencies, errors = [], 0
         try:
             client = Client(url, verbose=False)
-        except Exception:
+        except Exception as error:
+            messages.add(f"client: {type(error).__name__}: {str(error)[:120]}")
             return [], requests
         for r in range(requests):
             image = images[(index + r) % len(images)]
@@ -86,8 +89,9 @@ def run_level(url: str, users: int, requests: int, images: list[str]) -> dict[st
             try:
                 client.predict(handle_file(image), api_name="/classify")
                 latencies.append(time.perf_counter() - start)
-            except Exception:
+            except Exception as error:
                 errors += 1
+                messages.add(f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''}")
         return latencies, errors
 
     with ThreadPoolExecutor(max_workers=users) as pool:
@@ -95,7 +99,7 @@ def run_level(url: str, users: int, requests: int, images: list[str]) -> dict[st
     latencies = [x for lat, _ in results for x in lat]
     return {"users": users, "n": users * requests, "errors": sum(e for _, e in results),
             "p50_s": statistics.median(latencies) if latencies else float("nan"),
-            "p95_s": percentile(latencies, 95)}
+            "p95_s": percentile(latencies, 95), "messages": sorted(messages)[:5]}
 
 
 def main(argv: list[str] | None = None) -> int:

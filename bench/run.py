@@ -347,9 +347,10 @@ def app_load(model: Path, quick: bool) -> dict[str, Any] | str:
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "load_app.py"), "--model", str(model), "--json",
                            *(["--requests", "2"] if quick else [])],
                           capture_output=True, text=True, cwd=ROOT, check=False, timeout=1800)
-    if done.returncode != 0:
-        return f"failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    last = done.stdout.strip().splitlines()[-1:] or [""]
+    if last[0].startswith("{"):  # exit status 1 = some requests failed: still a result, errors counted
+        return json.loads(last[0])
+    return f"failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}"
 
 
 # -- report -----------------------------------------------------------------------------------------
@@ -407,18 +408,25 @@ def render(r: dict[str, Any]) -> str:
     lines += [
         "",
         "Not chosen: bf16 autocast (no AMX/AVX-512-bf16 on this CPU: far slower, and logits move by ~1e-2); "
-        "channels_last (helps only at batch 32); torch.compile (minutes of compile per process on 2 cores for a "
-        "forward that is already not the bottleneck); int8 quantisation (would save a few ms of a forward that is "
-        "~10 % of end-to-end time, for an accuracy risk); a second ONNX Runtime thread (see table).",
+        "channels_last (a modest gain, far behind ONNX Runtime); torch.compile (minutes of compile per process on "
+        "2 busy cores for a forward that is not the bottleneck); int8 quantisation (would save a few ms of a "
+        "forward that is 5-10 % of end-to-end time, for an accuracy risk). ONNX Runtime's thread count follows "
+        "torch's (`HF_DETECTOR_THREADS` overrides): 1 thread is best at batch 1 on busy cores, 2 at batch 32.",
+        "",
+        "Caveat on eager PyTorch: it runs with torch's default intra-op threads (one per core). On an "
+        "oversubscribed machine those OpenMP threads wait on each other, which inflates every eager number here "
+        "(ours and the reference models alike) far beyond the quiet-machine figures; ONNX Runtime does not "
+        "spin-wait. So the eager ratios above overstate the gain on a quiet machine; the architecture-cost "
+        "comparison below is therefore also given eager vs eager.",
         "",
         "## Popular detectors, same run (forward only, batch 1, 224 px, eager fp32, random init)",
         "",
-        "| model | forward | ours end to end (fast) is faster by | ours forward (fast) is faster by |",
-        "|---|---:|---:|---:|",
+        "| model | forward | ours end to end (fast) is faster by | ours forward (fast) | ours forward (eager) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, ms in r["reference"].items():
-        lines.append(f"| {name} | {ms:.1f} ms | {ms / e2e_fast:.1f}x | {ms / best_onnx:.1f}x |")
-    lines.append(f"| ours, MobileNetV2 1.0 @128, eager fp32 | {f_plain:.1f} ms | | |")
+        lines.append(f"| {name} | {ms:.1f} ms | {ms / e2e_fast:.1f}x | {ms / best_onnx:.1f}x | {ms / f_plain:.1f}x |")
+    lines.append(f"| ours, MobileNetV2 1.0 @128, eager fp32 | {f_plain:.1f} ms | | | |")
     c = r["cli"]
     lines += [
         "",
@@ -482,6 +490,9 @@ def render(r: dict[str, Any]) -> str:
         for row in app["levels"]:
             lines.append(f"| {row['users']} | {row['n']} | {row['p50_s']:.2f} s | {row['p95_s']:.2f} s | "
                          f"{row['errors']} |")
+        messages = sorted({m for row in app["levels"] for m in row.get("messages", [])})
+        if messages:
+            lines += ["", "Errors seen: " + "; ".join(f"`{m}`" for m in messages[:3])]
     lines += ["", "## Targets, as measured", ""]
     vit = r["reference"].get("ViT-base/16")
     ips = c.get("auto", {}).get("ips", 0.0)
@@ -494,7 +505,8 @@ def render(r: dict[str, Any]) -> str:
     ]
     if vit:
         lines.append(f"- ≥ 15x faster than ViT-base (our end to end vs its forward): **{vit / e2e_fast:.1f}x**: "
-                     f"{'met' if vit / e2e_fast >= 15 else 'not met'}; forward vs forward: {vit / best_onnx:.0f}x")
+                     f"{'met' if vit / e2e_fast >= 15 else 'not met'} in this run, but inflated by the eager "
+                     f"thread collapse (see the caveat); eager forward vs eager forward: {vit / f_plain:.1f}x")
     if t.get("projected_min"):
         lines.append(f"- default training run ≤ 15 minutes: **~{t['projected_min']:.0f} min** projected "
                      f"({'met' if t['projected_min'] <= 15 else 'not met'}) under this load")
