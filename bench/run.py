@@ -408,9 +408,9 @@ def render(r: dict[str, Any]) -> str:
     lines += [
         "",
         "Not chosen: bf16 autocast (no AMX/AVX-512-bf16 on this CPU: far slower, and logits move by ~1e-2); "
-        "channels_last (a modest gain, far behind ONNX Runtime); torch.compile (minutes of compile per process on "
-        "2 busy cores for a forward that is not the bottleneck); int8 quantisation (would save a few ms of a "
-        "forward that is 5-10 % of end-to-end time, for an accuracy risk). ONNX Runtime's thread count follows "
+        "channels_last (a modest gain, far behind ONNX Runtime). Not measured yet: torch.compile (compile cost in "
+        "every fresh process) and int8 quantisation (accuracy risk); either could only trim a forward that is "
+        "5-10 % of end-to-end time. ONNX Runtime's thread count follows "
         "torch's (`HF_DETECTOR_THREADS` overrides): 1 thread is best at batch 1 on busy cores, 2 at batch 32.",
         "",
         "Caveat on eager PyTorch: it runs with torch's default intra-op threads (one per core). On an "
