@@ -95,6 +95,42 @@ this tool to make decisions about people.
 """
 
 
+# ------------------------------------------------------------------------------ output image cache
+
+
+def _save_pil_to_cache_atomically(img: Image.Image, cache_dir: str, name: str = "image",
+                                  format: str = "webp") -> str:
+    """gradio's `save_pil_to_cache`, but the file is written under a temporary name and renamed into place.
+
+    The cache is content-addressed: two users who get the same output image (the same example clicked
+    twice) share one path, and gradio rewrites it in place, so a download already streaming it could read
+    a truncated file ("peer closed connection ... received 0 bytes", seen under 20 concurrent users).
+    A rename never changes a file a reader already has open; an existing file already holds these bytes.
+    """
+    from gradio import processing_utils
+
+    data = processing_utils.encode_pil_to_bytes(img, format)
+    folder = Path(cache_dir) / processing_utils.hash_bytes(data)
+    folder.mkdir(exist_ok=True, parents=True)
+    target = (folder / f"{name}.{format}").resolve()
+    if not target.exists():
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temporary, target)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    return str(target)
+
+
+def _patch_gradio_image_cache() -> None:
+    from gradio import processing_utils
+
+    processing_utils.save_pil_to_cache = _save_pil_to_cache_atomically  # image outputs call it by module
+
+
 # ----------------------------------------------------------------------------------- input components
 
 
@@ -428,6 +464,7 @@ def make_classify_batch(detector: Detector):
 
 def build_demo(detector: Detector, model_name: str | None = None) -> gr.Blocks:
     """The whole app around one loaded detector (tests build it around a tiny model)."""
+    _patch_gradio_image_cache()
     name = model_name or getattr(detector, "name", "model")
     classify = make_classify(detector)
     classify_batch = make_classify_batch(detector)
