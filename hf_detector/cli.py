@@ -57,6 +57,8 @@ def run_predict(args: argparse.Namespace) -> int:
             p = result.prediction
             rows.append({"file": result.path, "label": p.label, "p_fake": round(p.p_fake, 6),
                          "face_found": p.face_found, "error": None})
+            for note in p.notes:  # e.g. only the first frame of an animation was scored
+                print(f"note: {result.path}: {note}", file=sys.stderr)
     sys.stdout.write(format_rows(rows, args.format))
     return 1 if all(r["error"] for r in rows) else 0
 

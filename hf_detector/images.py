@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -22,10 +23,38 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# Pillow warns between 1x and 2x MAX_IMAGE_PIXELS and raises above; `_check_pixels` refuses everything above
+# 1x before decoding, so the warning adds nothing. A filter, not `warnings.catch_warnings()`, because the
+# latter is not thread-safe and `Detector.iter_files` decodes in a thread pool.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+# What `load_image` did to an input beyond plain decoding (first frame of an animation, metadata it had
+# to ignore) is recorded on the returned image, in `image.info[NOTES_KEY]`; `input_notes` reads it.
+NOTES_KEY = "hf_detector.notes"
+
+# Signatures of the formats we decode: a file that starts like one but cannot be opened is damaged,
+# not "not an image".
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+               (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+_PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+# Exceptions Pillow's decoders raise on hostile data (struct.error, EOFError and IndexError included).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError, KeyError, struct.error,
+                  MemoryError, Image.DecompressionBombError)
 
 
 class ImageLoadError(ValueError):
     """An input that is not a usable image; the message is one readable line."""
+
+
+def input_notes(image: Image.Image | None) -> list[str]:
+    """Notes `load_image` recorded on this image (e.g. "animated GIF, 3 frames: first frame used")."""
+    if image is None:
+        return []
+    return list(getattr(image, "info", {}).get(NOTES_KEY, ()))
+
+
+def _add_note(image: Image.Image, note: str) -> None:
+    image.info[NOTES_KEY] = (*image.info.get(NOTES_KEY, ()), note)
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
@@ -65,21 +94,43 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def open_image(image: Image.Image, name: str = "image") -> Image.Image:
-    """Validate and normalise an already-opened PIL image: size limit, first frame, EXIF, RGB."""
+def open_image(image: Image.Image, name: str = "image", owned: bool = False) -> Image.Image:
+    """Validate and normalise an already-opened PIL image: size limit, first frame, EXIF, RGB.
+
+    `owned`: the image was opened here and may be transposed in place (no full-size copy); a caller's
+    image is never modified.
+    """
     _check_pixels(image, name)
+    notes = input_notes(image)
     try:
-        if getattr(image, "n_frames", 1) > 1:
+        frames = getattr(image, "n_frames", 1) or 1
+        if frames > 1:
+            kind = image.format or "image"
             image.seek(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            image = ImageOps.exif_transpose(image) or image
+            image.load()
+            # a plain single-frame image, so nothing downstream sees (or re-reports) the animation
+            image, owned = image.copy(), True
+            notes.append(f"animated {kind} with {frames} frames: only the first frame was used")
         image.load()
-        return to_rgb(image)
+        orientation = image.getexif().get(0x0112, 1)
+        if orientation not in (None, 1):
+            if owned:
+                ImageOps.exif_transpose(image, in_place=True)
+            else:
+                image = ImageOps.exif_transpose(image) or image
+        rgb = to_rgb(image)
     except ImageLoadError:
         raise
-    except (OSError, SyntaxError, ValueError, TypeError, Image.DecompressionBombError) as error:
+    except _DECODE_ERRORS as error:
         raise ImageLoadError(f"{name}: cannot decode image ({_reason(error)})") from None
+    except Exception as error:  # any other decoder failure on untrusted bytes is still "cannot decode"
+        raise ImageLoadError(f"{name}: cannot decode image ({type(error).__name__}: {_reason(error)})") from None
+    if notes and not input_notes(rgb):
+        if rgb is image and not owned:
+            rgb = rgb.copy()  # never write our notes into the caller's image
+        for note in notes:
+            _add_note(rgb, note)
+    return rgb
 
 
 def load_image(source: str | os.PathLike | bytes | Image.Image, name: str | None = None) -> Image.Image:
@@ -109,22 +160,57 @@ def load_image(source: str | os.PathLike | bytes | Image.Image, name: str | None
 
 
 def _decode(stream: io.BytesIO, name: str) -> Image.Image:
+    note = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
             image = Image.open(stream)
-            image.draft(None, None)
+        except ValueError as error:
+            # Pillow refuses a PNG whose text chunks inflate beyond MAX_TEXT_CHUNK / MAX_TEXT_MEMORY (a
+            # metadata bomb). The pixels do not depend on text: decode without those chunks.
+            data = stream.getvalue()
+            if not (data.startswith(_SIGNATURES[0][0]) and "text" in str(error).lower()):
+                raise
+            image = Image.open(io.BytesIO(_strip_png_text(data)))
+            note = "oversized PNG text metadata was ignored"
+        image.draft(None, None)
     except UnidentifiedImageError:
+        kind = _sniff(stream.getvalue())
+        if kind:
+            raise ImageLoadError(f"{name}: damaged {kind} file (its header cannot be read)") from None
         raise ImageLoadError(f"{name}: not an image file (unrecognised format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise ImageLoadError(
             f"{name}: image is too large (above the {MAX_IMAGE_PIXELS / 1e6:.0f} MP limit, refused before decoding)"
         ) from None
-    except (OSError, SyntaxError, ValueError) as error:
+    except _DECODE_ERRORS as error:
         raise ImageLoadError(f"{name}: cannot open image ({_reason(error)})") from None
+    except Exception as error:  # a decoder bug on hostile bytes is still a bad file, never a traceback
+        raise ImageLoadError(f"{name}: cannot open image ({type(error).__name__}: {_reason(error)})") from None
     if image.format not in {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"}:
         raise ImageLoadError(f"{name}: unsupported image format {image.format}")
-    return open_image(image, name)
+    if note:
+        _add_note(image, note)
+    return open_image(image, name, owned=True)
+
+
+def _sniff(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((kind for signature, kind in _SIGNATURES if data.startswith(signature)), None)
+
+
+def _strip_png_text(data: bytes) -> bytes:
+    """The PNG without its tEXt / zTXt / iTXt chunks (bounded walk; a malformed tail is cut off)."""
+    out, offset = [data[:8]], 8
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[offset:offset + 4])
+        end = offset + 12 + length
+        if end > len(data):
+            break
+        if data[offset + 4:offset + 8] not in _PNG_TEXT_CHUNKS:
+            out.append(data[offset:end])
+        offset = end
+    return b"".join(out)
 
 
 def _reason(error: BaseException) -> str:

@@ -20,7 +20,7 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 from .data import LABEL_ALIASES
-from .images import ImageLoadError, is_image_path, load_image
+from .images import NOTES_KEY, ImageLoadError, input_notes, is_image_path, load_image
 from .labels import FAKE_ID, ID2LABEL
 
 
@@ -39,11 +39,13 @@ class Prediction:
     crop_method: str = "center"
     crop: Image.Image | None = None
     pixel_values: torch.Tensor | None = None
+    # what decoding did to the input, e.g. "animated GIF with 3 frames: only the first frame was used"
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"label": self.label, "p_fake": self.p_fake, "probabilities": self.probabilities,
                 "threshold": self.threshold, "face_found": self.face_found, "crop_method": self.crop_method,
-                "face_box": list(self.faces[0].box) if self.faces else None}
+                "face_box": list(self.faces[0].box) if self.faces else None, "notes": list(self.notes)}
 
 
 @dataclass
@@ -129,11 +131,14 @@ class Detector:
         Raises ImageLoadError on bad input.
         """
         rgb = load_image(image if not isinstance(image, os.PathLike) else str(image))
+        notes = input_notes(rgb)
         if transform is not None:
             rgb = transform(rgb)
         if hasattr(self.processor, "crop"):
             crop = (self.processor.crop(rgb, detector=self.face_detector) if self.face_detector is not None
                     else self.processor.crop(rgb))
+            if notes:  # the crop is a fresh image: carry the decoding notes to the Prediction
+                crop.image.info[NOTES_KEY] = tuple(notes)
             return crop, self.processor.finish([crop.image])
         pixels = self.processor(images=rgb, return_tensors="pt")["pixel_values"]
         return None, pixels
@@ -155,7 +160,8 @@ class Detector:
             label="fake" if p_fake >= self.threshold else "real", p_fake=p_fake, probabilities=probabilities,
             threshold=self.threshold, faces=[face] if face is not None else [],
             face_found=face is not None, crop_method=getattr(crop, "method", "processor"),
-            crop=getattr(crop, "image", None), pixel_values=pixels)
+            crop=getattr(crop, "image", None), pixel_values=pixels,
+            notes=input_notes(getattr(crop, "image", None)))
 
     def predict(self, image: Image.Image | str | os.PathLike | bytes) -> Prediction:
         crop, pixels = self.prepare(image)
