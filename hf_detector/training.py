@@ -13,6 +13,8 @@ import json
 import logging
 import math
 import os
+import re
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,7 +27,6 @@ import transformers
 from datasets import Dataset, DatasetDict
 from datasets import Image as ImageFeature
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from .data import SplitSpec, load_faces, split_faces
 from .hub import HubError, TrainerHubMixin
@@ -299,6 +300,47 @@ def per_source_breakdown(labels: np.ndarray, scores: np.ndarray, threshold: floa
     return table
 
 
+def last_complete_checkpoint(output_dir: str | os.PathLike, remove_incomplete: bool = False) -> str | None:
+    """The newest `checkpoint-N` that was completely written, or None.
+
+    The Trainer writes a checkpoint in place (weights, optimizer, scheduler, RNG, then
+    `trainer_state.json` last), so a run killed while saving leaves a directory without a readable
+    `trainer_state.json`; transformers' `get_last_checkpoint` would pick it and the resume would fail
+    with a traceback. Incomplete ones newer than the chosen checkpoint are removed (with a warning) when
+    `remove_incomplete`, so no half-written checkpoint is left behind.
+    """
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    numbered = []
+    for path in root.iterdir():
+        match = _CHECKPOINT_RE.fullmatch(path.name)
+        if match and path.is_dir():
+            numbered.append((int(match.group(1)), path))
+    chosen = None
+    for step, path in sorted(numbered, reverse=True):
+        if _checkpoint_complete(path, step):
+            chosen = path
+            break
+        logger.warning("%s was not completely written (interrupted while saving?)%s", path,
+                       ": removing it" if remove_incomplete else ": skipping it")
+        if remove_incomplete:
+            shutil.rmtree(path, ignore_errors=True)
+    return str(chosen) if chosen is not None else None
+
+
+_CHECKPOINT_RE = re.compile(r"checkpoint-(\d+)")
+
+
+def _checkpoint_complete(path: Path, step: int) -> bool:
+    try:
+        state = json.loads((path / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    has_weights = any((path / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json"))
+    return has_weights and state.get("global_step") == step
+
+
 def check_output_dir(path: str) -> None:
     """Fail before training, not after an hour, when the checkpoint cannot be written."""
     out = Path(path)
@@ -386,7 +428,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if training_args.do_train:
         checkpoint = training_args.resume_from_checkpoint
         if checkpoint in ("True", "true", "last"):  # like the example script: continue the last checkpoint
-            checkpoint = get_last_checkpoint(training_args.output_dir)
+            # only the main process removes half-written checkpoints; every process picks the same one
+            checkpoint = last_complete_checkpoint(training_args.output_dir,
+                                                  remove_incomplete=training_args.should_save)
             if checkpoint is None:
                 logger.warning("no checkpoint in %s yet: training from the start", training_args.output_dir)
         t0 = time.time()
