@@ -58,8 +58,7 @@ def evaluate_items(detector: Detector, items: list[Any], labels: list[int], sour
                    batch_size: int = 16, transform: Callable[[Image.Image], Image.Image] | None = None,
                    progress: bool = True) -> dict[str, Any]:
     """Predict every item and compute the metric record (with per-source breakdown and errors)."""
-    from .metrics import compute_metrics
-    from .training import per_source_breakdown
+    from .metrics import compute_metrics, per_source_breakdown
 
     started = time.time()
     scores, kept_labels, kept_sources, errors, no_face = [], [], [], [], 0

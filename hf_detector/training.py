@@ -279,25 +279,13 @@ def predict_logits(trainer: Trainer, dataset: Dataset) -> tuple[np.ndarray, np.n
 
 def evaluation_record(logits: np.ndarray, labels: np.ndarray, threshold: float,
                       sources: list[str] | None = None) -> dict[str, Any]:
-    from .metrics import compute_metrics, softmax
+    from .metrics import compute_metrics, per_source_breakdown, softmax
 
     scores = softmax(logits)[:, 1]
     record = compute_metrics(labels, scores, threshold=threshold)
     if sources is not None:
         record["per_source"] = per_source_breakdown(labels, scores, threshold, sources)
     return record
-
-
-def per_source_breakdown(labels: np.ndarray, scores: np.ndarray, threshold: float,
-                         sources: list[str]) -> dict[str, dict[str, float]]:
-    predicted = (np.asarray(scores) >= threshold).astype(int)
-    table = {}
-    for name in sorted(set(sources)):
-        mask = np.array([s == name for s in sources])
-        table[name] = {"n": int(mask.sum()),
-                       "accuracy": float((predicted[mask] == np.asarray(labels)[mask]).mean()),
-                       "fraction_predicted_fake": float(predicted[mask].mean())}
-    return table
 
 
 def last_complete_checkpoint(output_dir: str | os.PathLike, remove_incomplete: bool = False) -> str | None:

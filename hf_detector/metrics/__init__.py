@@ -164,3 +164,15 @@ def make_compute_metrics(threshold: float = 0.5) -> Callable[[Any], dict[str, fl
         return out
 
     return _compute
+
+
+def per_source_breakdown(labels: np.ndarray, scores: np.ndarray, threshold: float,
+                         sources: list[str]) -> dict[str, dict[str, float]]:
+    predicted = (np.asarray(scores) >= threshold).astype(int)
+    table = {}
+    for name in sorted(set(sources)):
+        mask = np.array([s == name for s in sources])
+        table[name] = {"n": int(mask.sum()),
+                       "accuracy": float((predicted[mask] == np.asarray(labels)[mask]).mean()),
+                       "fraction_predicted_fake": float(predicted[mask].mean())}
+    return table
