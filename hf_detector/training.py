@@ -30,10 +30,10 @@ from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from .data import SplitSpec, load_faces, split_faces
 from .hub import HubError, TrainerHubMixin
-from .labels import ID2LABEL
 from .models import ModelSpec, available_models, create_model
 from .processing import FaceImageProcessor
 from .transforms import AugmentationConfig, build_train_augmentation
+from .weighting import class_weights_for, source_balanced_weights
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,10 @@ class DataArguments:
     aug_blur: bool = field(default=True)
     aug_rescale: bool = field(default=True)
     aug_colour: bool = field(default=True)
+    aug_fake_degrade: float = field(default=0.0, metadata={
+        "help": "probability of an extra down-up rescale of FAKE images only (fakes are all sharp here)"})
+    aug_real_sharpen: float = field(default=0.0, metadata={
+        "help": "probability of an unsharp mask on REAL images only (so that sharp does not mean fake)"})
     kalman: bool = field(default=False, metadata={"help": "Kalman-filter denoising (the prototype's), opt-in"})
     kalman_process_noise: float = field(default=1e-3)
     kalman_measurement_noise: float = field(default=1e-2)
@@ -192,7 +196,8 @@ def attach_transforms(splits: DatasetDict, processor: FaceImageProcessor, augmen
     """Lazy transforms: pixels are produced per batch, never decoded for the whole set at once."""
 
     def train_transform(batch: dict[str, list]) -> dict[str, Any]:
-        crops = [augmentation(crop.convert("RGB")) for crop in batch["crop"]]
+        crops = [augmentation(crop.convert("RGB"), label) for crop, label in zip(batch["crop"], batch["label"],
+                                                                                  strict=True)]
         features = {"pixel_values": processor.finish(crops), "labels": torch.tensor(batch["label"])}
         if "sample_weight" in batch:
             features["sample_weight"] = torch.tensor(batch["sample_weight"], dtype=torch.float32)
@@ -212,20 +217,6 @@ def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     if "sample_weight" in examples[0]:
         batch["sample_weight"] = torch.stack([torch.as_tensor(e["sample_weight"]) for e in examples])
     return batch
-
-
-def source_balanced_weights(labels: list[int], sources: list[str], cap: float = 10.0) -> np.ndarray:
-    """Per-sample weights: classes weigh the same, and within a class every source weighs the same."""
-    labels_arr, sources_arr = np.asarray(labels), np.asarray(sources)
-    weights = np.zeros(len(labels_arr), dtype=np.float64)
-    for label in np.unique(labels_arr):
-        in_class = labels_arr == label
-        names = np.unique(sources_arr[in_class])
-        for name in names:
-            members = in_class & (sources_arr == name)
-            weights[members] = 1.0 / (len(names) * members.sum())
-    weights /= weights.mean()
-    return np.minimum(weights, cap) / np.minimum(weights, cap).mean()
 
 
 class DetectorTrainer(TrainerHubMixin, Trainer):
@@ -382,7 +373,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     augmentation_config = AugmentationConfig(
         flip=data_args.aug_flip, rotate=data_args.aug_rotate, resized_crop=data_args.aug_resized_crop,
         jpeg=data_args.aug_jpeg, blur=data_args.aug_blur, rescale=data_args.aug_rescale,
-        colour=data_args.aug_colour) if data_args.augment else AugmentationConfig.none()
+        colour=data_args.aug_colour, fake_degrade=data_args.aug_fake_degrade,
+        real_sharpen=data_args.aug_real_sharpen) if data_args.augment else AugmentationConfig.none()
     if data_args.source_balance and "train" in splits:
         weights = source_balanced_weights(split_labels["train"], sources["train"])
         splits["train"] = splits["train"].add_column("sample_weight", weights.tolist())
@@ -400,8 +392,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     class_weights = None
     if data_args.class_weights and "train" in splits:
-        counts = np.bincount(np.asarray(split_labels["train"]), minlength=len(ID2LABEL)).astype(float)
-        class_weights = torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
+        class_weights = class_weights_for(split_labels["train"])
 
     from .metrics import make_compute_metrics
 

@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from .labels import FAKE_ID, REAL_ID
+
 __all__ = [
     "AugmentationConfig",
     "TrainAugmentation",
@@ -34,6 +36,7 @@ __all__ = [
     "random_rescale",
     "random_resized_crop",
     "random_rotate",
+    "random_sharpen",
     "random_zoom_out",
 ]
 
@@ -162,6 +165,13 @@ def random_rescale(image: Image.Image, rng: Rng, factor: tuple[float, float] = (
     return image.resize(small, down).resize((width, height), up)
 
 
+def random_sharpen(image: Image.Image, rng: Rng, percent: tuple[int, int] = (50, 200)) -> Image.Image:
+    """Unsharp mask (radius U(0.5, 2), strength U(percent)): a soft photo made crisp, as phones and editors do."""
+    radius = _uniform(rng, 0.5, 2.0)
+    amount = _integer(rng, int(percent[0]), int(percent[1]))
+    return _rgb(image).filter(ImageFilter.UnsharpMask(radius=radius, percent=amount, threshold=0))
+
+
 def colour_jitter(image: Image.Image, rng: Rng, strength: float = 0.1) -> Image.Image:
     """Light brightness/contrast/saturation jitter, each factor in U(1 - strength, 1 + strength)."""
     image = _rgb(image)
@@ -172,15 +182,20 @@ def colour_jitter(image: Image.Image, rng: Rng, strength: float = 0.1) -> Image.
 
 # --- composition -------------------------------------------------------------------------------------
 
-_PROBABILITY_FIELDS = ("flip", "rotate", "resized_crop", "zoom_out", "colour", "rescale", "blur", "jpeg")
+_PROBABILITY_FIELDS = ("flip", "rotate", "resized_crop", "zoom_out", "colour", "rescale", "blur", "jpeg",
+                       "fake_degrade", "real_sharpen")
 
 
 @dataclass
 class AugmentationConfig:
     """Probability of each op (a bool switch also works: True = its default probability, False = off).
 
-    Applied in this order: geometry (flip, rotate, resized_crop, zoom_out), colour, then
-    degradations (rescale, blur, JPEG last, as a real pipeline would compress last).
+    Applied in this order: geometry (flip, rotate, resized_crop, zoom_out), colour, the class-conditional
+    quality ops, then degradations (rescale, blur, JPEG last, as a real pipeline would compress last).
+
+    The class-conditional ops attack the sharpness shortcut from both sides (data README: every fake is
+    sharp, most reals are small and soft): `fake_degrade` makes some fakes soft (down-up rescale), so
+    "soft = real" stops holding, and `real_sharpen` makes some reals crisp, so "sharp = fake" stops holding.
     """
 
     flip: float = 0.5
@@ -198,6 +213,9 @@ class AugmentationConfig:
     rescale_factor: tuple[float, float] = (0.25, 1.0)
     blur_sigma: tuple[float, float] = (0.0, 3.0)
     jpeg_quality: tuple[int, int] = (30, 100)
+    fake_degrade: float = 0.0
+    real_sharpen: float = 0.0
+    fake_degrade_factor: tuple[float, float] = (0.35, 0.75)
 
     def __post_init__(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
@@ -247,9 +265,18 @@ class TrainAugmentation:
             (c.jpeg, lambda im, r: random_jpeg(im, r, c.jpeg_quality)),
         ]
 
-    def __call__(self, image: Image.Image) -> Image.Image:
+    def _quality_steps(self, label: int | None) -> list[tuple[float, Callable[[Image.Image, Rng], Image.Image]]]:
+        c = self.config
+        degrade = c.fake_degrade if label == FAKE_ID else 0.0
+        sharpen = c.real_sharpen if label == REAL_ID else 0.0
+        return [(degrade, lambda im, r: random_rescale(im, r, c.fake_degrade_factor)), (sharpen, random_sharpen)]
+
+    def __call__(self, image: Image.Image, label: int | None = None) -> Image.Image:
+        """Augment one image; `label` (0 real, 1 fake) enables the class-conditional quality ops."""
         image = _rgb(image)
-        for probability, op in self._steps():
+        steps = self._steps()
+        steps[5:5] = self._quality_steps(label)  # after colour, before the shared degradations
+        for probability, op in steps:
             # Always draw, so one op's switch does not shift the random stream of the others.
             if self.rng.random() < probability:
                 image = op(image, self.rng)

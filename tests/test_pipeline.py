@@ -156,7 +156,7 @@ def test_default_model_path_is_exposed() -> None:
 
 
 def test_source_balanced_weights() -> None:
-    from hf_detector.training import source_balanced_weights
+    from hf_detector.weighting import source_balanced_weights
 
     labels = [0] * 90 + [0] * 10 + [1] * 50
     sources = ["big"] * 90 + ["rare"] * 10 + ["gen"] * 50

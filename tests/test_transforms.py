@@ -114,6 +114,7 @@ OPS = [
     T.random_jpeg,
     T.random_blur,
     T.random_rescale,
+    T.random_sharpen,
     T.colour_jitter,
 ]
 
@@ -195,6 +196,20 @@ def test_switches_and_bools(photo):
     np.testing.assert_array_equal(np.asarray(only_flip(photo)), np.asarray(photo)[:, ::-1])
     with pytest.raises(ValueError):
         T.AugmentationConfig(blur=1.5)
+
+
+def test_class_conditional_quality_ops(photo):
+    """fake_degrade touches fakes only, real_sharpen reals only; without a label neither runs."""
+    def detail(im: Image.Image) -> float:
+        return float(np.abs(np.diff(np.asarray(im.convert("L"), float), axis=1)).mean())
+
+    degrade = T.build_train_augmentation(T.AugmentationConfig.none(), seed=0, fake_degrade=1.0)
+    sharpen = T.build_train_augmentation(T.AugmentationConfig.none(), seed=0, real_sharpen=1.0)
+    assert detail(degrade(photo, 1)) < detail(photo)
+    assert detail(sharpen(photo, 0)) > detail(photo)
+    for augment, untouched_label in ((degrade, 0), (sharpen, 1)):
+        np.testing.assert_array_equal(np.asarray(augment(photo, untouched_label)), np.asarray(photo))
+        np.testing.assert_array_equal(np.asarray(augment(photo)), np.asarray(photo))
 
 
 def test_pipeline_pickles(photo):
