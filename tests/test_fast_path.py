@@ -65,6 +65,59 @@ def test_onnx_face_detector_matches_pytorch() -> None:
         assert abs(a[0].score - b[0].score) < 1e-4
 
 
+@pytest.mark.parametrize("height,width", [(256, 256), (97, 203), (31, 480)])
+def test_area_resample_boxes_matches_torch_area_interpolation(height: int, width: int) -> None:
+    """The vectorised crop resampling of the fast MTCNN equals facenet-pytorch's per-box interpolate."""
+    rng = np.random.default_rng(height)
+    pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    integral = np.zeros((height + 1, width + 1, 3), np.int64)
+    np.cumsum(pixels, axis=0, dtype=np.int64, out=integral[1:, 1:])
+    np.cumsum(integral[1:, 1:], axis=1, out=integral[1:, 1:])
+    rows = np.sort(rng.integers(0, height, (30, 2)), axis=1)
+    cols = np.sort(rng.integers(0, width, (30, 2)), axis=1)
+    rows[:, 1] += 1  # half-open, at least one pixel: tiny boxes are upsampled, big ones averaged
+    cols[:, 1] += 1
+    rows[0], cols[0] = (0, height), (0, width)
+    image = torch.from_numpy(pixels).permute(2, 0, 1)[None].float()
+    for size in (24, 48):
+        expected = torch.cat([torch.nn.functional.interpolate(image[:, :, r0:r1, c0:c1], (size, size), mode="area")
+                              for (r0, r1), (c0, c1) in zip(rows, cols, strict=True)]).numpy()
+        got = fast.area_resample_boxes(integral, rows, cols, size)
+        assert got.shape == expected.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)  # exact sums; float32 rounding only
+
+
+@needs_onnx
+def test_fast_mtcnn_matches_facenet_detect() -> None:
+    """Batched crops + ONNX nets give MTCNN.detect's boxes, scores, landmarks and order (faces and no faces)."""
+    from facenet_pytorch import MTCNN
+    from PIL import Image
+
+    reference = MTCNN(keep_all=True, post_process=False).eval()
+    accelerated = fast.onnx_mtcnn(reference)
+    rng = np.random.default_rng(0)
+    images = [Image.open(path).convert("RGB") for path in EXAMPLES[:3]]
+    images.append(Image.fromarray(rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)))  # noise: no face
+    images.append(Image.new("RGB", (64, 64), (128, 128, 128)))  # flat: no candidate at all
+    if EXAMPLES:  # two faces side by side: several detections, order by area
+        face = images[0]
+        pair = Image.new("RGB", (face.width * 2, face.height))
+        pair.paste(face, (0, 0))
+        pair.paste(face.resize((face.width * 3 // 4, face.height * 3 // 4)), (face.width, 0))
+        images.append(pair)
+    for image in images:
+        with torch.inference_mode():
+            a_boxes, a_scores, a_points = reference.detect(image, landmarks=True)
+        b_boxes, b_scores, b_points = accelerated.detect(image, landmarks=True)
+        if a_boxes is None:
+            assert b_boxes is None and b_points is None
+            continue
+        assert b_boxes is not None and len(a_boxes) == len(b_boxes)
+        np.testing.assert_allclose(np.asarray(b_boxes, float), np.asarray(a_boxes, float), atol=1e-2)
+        np.testing.assert_allclose(np.asarray(b_points, float), np.asarray(a_points, float), atol=1e-2)
+        np.testing.assert_allclose(np.asarray(b_scores, float), np.asarray(a_scores, float), atol=1e-4)
+
+
 @needs_onnx
 @pytest.mark.skipif(not EXAMPLES, reason="no example photos")
 def test_detector_backends_agree(tmp_path: Path) -> None:
