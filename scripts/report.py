@@ -330,6 +330,12 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
             lines.append(metric_row(name.removeprefix("ablation_"), run["evaluations"]["in-distribution test"],
                                     [f"{run['training']['train_time_s'] / 60:.1f} min"]))
         lines.append("")
+    if (DOCS / "recipe_search.md").exists():
+        lines += ["## Recipe search", "",
+                  "The CPU ablations above are one run each on a small budget. A wider search of the recipe's levers "
+                  "(learning rate, epochs, class-conditional quality augmentation, degradation strength, input size), "
+                  "each scored over several split seeds, per real source and leave-one-generator-out, ran on a lent "
+                  "GPU with `scripts/recipe_sweep.py`: [recipe_search.md](recipe_search.md).", ""]
     (DOCS / "results.md").write_text("\n".join(lines) + "\n")
 
 

@@ -69,3 +69,13 @@ def tiny_training_argv(data: Path, out: Path, model: str = "mobilenet_v2_0.35", 
             "--learning_rate", "1e-3", "--eval_strategy", "no", "--save_strategy", "no",
             "--logging_steps", "1", "--validation_fraction", "0.25", "--test_fraction", "0.25",
             "--disable_tqdm", "true", "--use_cpu", "true", *(extra or [])]
+
+
+@pytest.fixture(scope="module")
+def hub():
+    """A Hub-compatible HTTP server on 127.0.0.1 (tests/hub_server.py), one per test module."""
+    from conftest_hub import start_server
+
+    server = start_server()
+    yield server
+    server.stop()

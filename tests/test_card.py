@@ -6,7 +6,6 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,13 @@ from huggingface_hub import ModelCard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest_hub import ROOT, start_server, write_metrics  # noqa: E402
+from conftest_hub import ROOT, write_metrics  # noqa: E402
 from hub_server import HubServer  # noqa: E402
 
 from hf_detector import card  # noqa: E402
 
 SECTIONS = ("## Intended use and misuse", "## Training data", "## Training procedure", "## Evaluation",
             "## Limitations", "## How to use")
-
-
-@pytest.fixture(scope="module")
-def hub() -> Iterator[HubServer]:
-    server = start_server()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

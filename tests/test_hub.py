@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,13 +32,6 @@ from conftest_hub import (  # noqa: E402
     write_metrics,
 )
 from hub_server import HubServer  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def hub() -> Iterator[HubServer]:
-    server = start_server()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
