@@ -21,13 +21,17 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["auto", "pytorch", "onnx"], default="auto",
                         help="auto (default): ONNX Runtime when installed: same predictions, faster "
                              "(docs/performance.md); pytorch: plain eager fp32 PyTorch")
+    parser.add_argument("--face-detect-size", type=int, default=None, metavar="PIXELS",
+                        help="longest side the face detector searches (default: the model's, 640). Smaller is "
+                             "faster but shifts crops slightly; docs/performance.md measures 128")
 
 
 def _load_detector(args: argparse.Namespace):
     from .inference import Detector
 
     return Detector.from_pretrained(args.model, revision=args.revision, threshold=args.threshold,
-                                    backend=getattr(args, "backend", "auto"))
+                                    backend=getattr(args, "backend", "auto"),
+                                    face_detect_size=getattr(args, "face_detect_size", None))
 
 
 def _add_shard_args(parser: argparse.ArgumentParser) -> None:

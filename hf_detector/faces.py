@@ -136,14 +136,15 @@ class FaceDetector:
     def model(self) -> MTCNN:
         return _get_mtcnn(self.device, self.backend)
 
-    def detect(self, image: Image.Image) -> list[Face]:
+    def detect(self, image: Image.Image, max_side: int | None = None) -> list[Face]:
+        """Faces of `image`, searched on a copy whose longer side is <= max_side (default self.max_side)."""
         import torch
 
         image = _to_rgb(image)
         width, height = image.size
         # Detect on a copy whose longer side is <= max_side: MTCNN's pyramid cost grows with pixels
         # and faces in face photos are large anyway.
-        scale = min(1.0, self.max_side / max(width, height))
+        scale = min(1.0, (max_side or self.max_side) / max(width, height))
         small = image
         if scale < 1.0:
             small = image.resize(
@@ -330,13 +331,16 @@ def crop_face(
     align: bool = True,
     *,
     border: str = "reflect",
+    detect_size: int | None = None,
 ) -> FaceCrop:
     """Largest face framed canonically: "aligned" (landmarks), else "box", else "center" crop.
 
     `margin` is the context kept around the face square on each side, as a fraction of its side
     (negative = tighter than the face box: less border fill needed for tight-crop photos).
     `border` fills what lies outside the image: "reflect" (default, no black corners),
-    "replicate" or "constant" (black). Always returns an RGB size x size image, for any input size.
+    "replicate" or "constant" (black). `detect_size`: longest side of the copy the detector searches
+    (None = the detector's own, 640); the crop itself is always cut from the full-resolution image.
+    Always returns an RGB size x size image, for any input size.
     """
     if border not in _BORDERS:
         raise ValueError(f"border must be one of {sorted(_BORDERS)}, got {border!r}")
@@ -344,7 +348,8 @@ def crop_face(
         raise ValueError(f"need size >= 1 and -0.4 < margin < 10, got size={size}, margin={margin}")
     image = _to_rgb(image)
     detector = detector or default_detector()
-    faces = detector.detect(image)
+    # only pass the size when set: any object with `detect(image)` can stand in for the detector
+    faces = detector.detect(image) if detect_size is None else detector.detect(image, max_side=detect_size)
     if not faces:
         return FaceCrop(image=center_crop(image, size), face=None, method="center")
     face = faces[0]

@@ -111,7 +111,9 @@ class Detector:
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | None = None, revision: str | None = None,
-                        threshold: float | None = None, backend: str = "auto") -> Detector:
+                        threshold: float | None = None, backend: str = "auto",
+                        face_detect_size: int | None = None) -> Detector:
+        """Load a checkpoint (path or Hub id). `face_detect_size` overrides the processor's detection size."""
         import hf_detector  # noqa: F401  (registers the custom Auto classes)
 
         path = resolve_model_path(model, revision)
@@ -121,6 +123,8 @@ class Detector:
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ModelLoadError(f"cannot load model from {path}: {first}") from None
+        if face_detect_size is not None and hasattr(processor, "face_detect_size"):
+            processor.face_detect_size = int(face_detect_size)
         return cls(network, processor, name=str(model or path), threshold=threshold, backend=backend)
 
     # -- single images ---------------------------------------------------------------------------

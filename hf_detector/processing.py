@@ -58,6 +58,7 @@ class FaceImageProcessor(BaseImageProcessor):
         face_align: bool = True,
         face_margin: float = -0.25,
         crop_size: int = 128,
+        face_detect_size: int = 640,
         size: dict[str, int] | int | None = None,
         resample: int = Image.Resampling.BILINEAR,
         do_kalman: bool = False,
@@ -75,6 +76,11 @@ class FaceImageProcessor(BaseImageProcessor):
         self.face_align = face_align
         self.face_margin = float(face_margin)
         self.crop_size = int(crop_size)
+        # Longest side of the copy MTCNN searches (the crop is cut from full resolution). Smaller is
+        # faster but moves landmarks by a pixel or two: see docs/performance.md before lowering it.
+        self.face_detect_size = int(face_detect_size)
+        if self.face_detect_size < 32:
+            raise ValueError(f"face_detect_size must be >= 32 pixels, got {face_detect_size}")
         self.size = dict(size or {"height": 128, "width": 128})
         self.resample = int(resample)
         self.do_kalman = do_kalman
@@ -96,7 +102,7 @@ class FaceImageProcessor(BaseImageProcessor):
         if not self.do_face_crop:
             return FaceCrop(image=center_crop(rgb, self.crop_size), face=None, method="center")
         return crop_face(rgb, detector or shared_face_detector(), size=self.crop_size, margin=self.face_margin,
-                         align=self.face_align)
+                         align=self.face_align, detect_size=self.face_detect_size)
 
     # -- stage 2: pixels for the model -----------------------------------------------------------
     def finish_one(self, crop: Image.Image) -> torch.Tensor:

@@ -65,6 +65,8 @@ class DataArguments:
     face_align: bool = field(default=True, metadata={"help": "landmark alignment of every face"})
     face_margin: float = field(default=-0.25, metadata={"help": "context around the face box; negative = inner face"})
     crop_size: int = field(default=128, metadata={"help": "resolution of the canonical face crop"})
+    face_detect_size: int = field(default=640, metadata={
+        "help": "longest side of the copy the face detector searches (the crop is cut at full resolution)"})
     augment: bool = field(default=True, metadata={"help": "master switch of the augmentations below"})
     aug_flip: bool = field(default=True)
     aug_rotate: bool = field(default=True)
@@ -142,7 +144,8 @@ def _dict_to_argv(values: dict[str, Any]) -> list[str]:
 def build_processor(model_args: ModelArguments, data_args: DataArguments) -> FaceImageProcessor:
     return FaceImageProcessor(
         do_face_crop=data_args.face_crop, face_align=data_args.face_align, face_margin=data_args.face_margin,
-        crop_size=data_args.crop_size, size=model_args.image_size, do_kalman=data_args.kalman,
+        crop_size=data_args.crop_size, face_detect_size=data_args.face_detect_size, size=model_args.image_size,
+        do_kalman=data_args.kalman,
         kalman_process_noise=data_args.kalman_process_noise,
         kalman_measurement_noise=data_args.kalman_measurement_noise,
     )
@@ -158,7 +161,8 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
     input size, Kalman or augmentation reuse the same crops.
     """
     processor = FaceImageProcessor(do_face_crop=processor.do_face_crop, face_align=processor.face_align,
-                                   face_margin=processor.face_margin, crop_size=processor.crop_size)
+                                   face_margin=processor.face_margin, crop_size=processor.crop_size,
+                                   face_detect_size=processor.face_detect_size)
 
     def crop_batch(batch: dict[str, list]) -> dict[str, list]:
         crops, methods, errors = [], [], []
@@ -177,6 +181,8 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
 
     settings = f"{CROP_CACHE_VERSION}|{dataset._fingerprint}|{processor.do_face_crop}|{processor.face_align}|" \
                f"{processor.face_margin}|{processor.crop_size}"
+    if processor.face_detect_size != 640:  # the default keeps the fingerprint (and caches) of earlier versions
+        settings += f"|detect{processor.face_detect_size}"
     if isinstance(dataset.features.get("image"), ImageFeature):
         dataset = dataset.cast_column("image", ImageFeature(decode=False))
     with_crops = dataset.map(crop_batch, batched=True, batch_size=32, num_proc=num_proc if num_proc > 1 else None,

@@ -144,3 +144,22 @@ def test_detector_backends_agree(tmp_path: Path) -> None:
     classifier = pipeline("image-classification", model=str(tmp_path))
     scores = {r["label"]: r["score"] for r in classifier(str(EXAMPLES[0]))}
     assert abs(scores["fake"] - b[0].p_fake) < 1e-4
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="no example photos")
+def test_face_detect_size_is_a_saved_processor_setting(tmp_path: Path) -> None:
+    """A smaller detection copy finds the same face (landmarks within a few pixels) and round-trips in the config."""
+    from hf_detector.images import load_image
+    from hf_detector.processing import FaceImageProcessor
+
+    image = load_image(str(EXAMPLES[0]))
+    default, small = FaceImageProcessor(), FaceImageProcessor(face_detect_size=128)
+    a, b = default.crop(image), small.crop(image)
+    assert a.method == b.method == "aligned"
+    assert np.abs(a.face.landmarks - b.face.landmarks).max() < 0.05 * (a.face.box[2] - a.face.box[0])
+    small.save_pretrained(tmp_path)
+    assert FaceImageProcessor.from_pretrained(tmp_path).face_detect_size == 128
+    with pytest.raises(ValueError, match="face_detect_size"):
+        FaceImageProcessor(face_detect_size=8)
+    args = build_parser().parse_args(["evaluate", "--data", "d", "--face-detect-size", "128"])
+    assert args.face_detect_size == 128
