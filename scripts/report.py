@@ -333,7 +333,7 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
     if (DOCS / "recipe_search.md").exists():
         lines += ["## Recipe search", "",
                   "The CPU ablations above are one run each on a small budget. A wider search of the recipe's levers "
-                  "(learning rate, epochs, class-conditional quality augmentation, degradation strength, input size), "
+                  "(learning rate, epochs, class-conditional quality augmentation), "
                   "each scored over several split seeds, per real source and leave-one-generator-out, ran on a lent "
                   "GPU with `scripts/recipe_sweep.py`: [recipe_search.md](recipe_search.md).", ""]
     (DOCS / "results.md").write_text("\n".join(lines) + "\n")
