@@ -112,7 +112,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 class FaceDetector:
-    """MTCNN face detector; `detect` returns faces largest (area x score) first."""
+    """MTCNN face detector; `detect` returns faces largest (area x score) first, `largest` the first one."""
 
     def __init__(
         self,
@@ -122,6 +122,7 @@ class FaceDetector:
         device: str = "cpu",
         num_threads: int | None = None,
         backend: str = "pytorch",
+        large_face_fraction: float = 0.2,
     ) -> None:
         # num_threads: torch intra-op threads while detecting (restored afterwards). On a busy
         # 2-core machine 1 thread was ~15x faster than 2 (64 ms vs ~1.1 s per image).
@@ -131,6 +132,11 @@ class FaceDetector:
         self.max_side = int(max_side)
         self.device = device
         self.backend = backend  # "pytorch" | "onnx" (same results, see hf_detector.fast)
+        # `largest` on the onnx backend first searches only for faces at least this fraction of the
+        # searched copy's shorter side (the coarse pyramid levels, ~1/5 of P-Net's work), and does the
+        # full search only when none is found. The chosen face matched the full search's on all 1,000
+        # photos compared (docs/performance.md); 0 = always the full search.
+        self.large_face_fraction = float(large_face_fraction)
 
     @property
     def model(self) -> MTCNN:
@@ -138,6 +144,18 @@ class FaceDetector:
 
     def detect(self, image: Image.Image, max_side: int | None = None) -> list[Face]:
         """Faces of `image`, searched on a copy whose longer side is <= max_side (default self.max_side)."""
+        return self._search(image, max_side)
+
+    def largest(self, image: Image.Image, max_side: int | None = None) -> Face | None:
+        """The face `detect` would list first (None if none), found faster when it is large (see __init__)."""
+        if self.backend == "onnx" and self.large_face_fraction > 0:
+            faces = self._search(image, max_side, self.large_face_fraction)
+            if faces:
+                return faces[0]
+        faces = self.detect(image) if max_side is None else self.detect(image, max_side=max_side)
+        return faces[0] if faces else None
+
+    def _search(self, image: Image.Image, max_side: int | None = None, min_fraction: float = 0.0) -> list[Face]:
         import torch
 
         image = _to_rgb(image)
@@ -157,16 +175,17 @@ class FaceDetector:
         if min(small.size) < 20:
             return []
         model = self.model
+        options = {"min_window": min_fraction * min(small.size)} if min_fraction > 0 else {}
         if self.num_threads is None:
             with torch.inference_mode():
-                boxes, scores, points = model.detect(small, landmarks=True)
+                boxes, scores, points = model.detect(small, landmarks=True, **options)
         else:
             # torch's thread count is process-global: serialise the detections that change it.
             with _THREADS_LOCK, torch.inference_mode():
                 before = torch.get_num_threads()
                 torch.set_num_threads(self.num_threads)
                 try:
-                    boxes, scores, points = model.detect(small, landmarks=True)
+                    boxes, scores, points = model.detect(small, landmarks=True, **options)
                 finally:
                     torch.set_num_threads(before)
         if boxes is None or scores is None:
@@ -349,10 +368,14 @@ def crop_face(
     image = _to_rgb(image)
     detector = detector or default_detector()
     # only pass the size when set: any object with `detect(image)` can stand in for the detector
-    faces = detector.detect(image) if detect_size is None else detector.detect(image, max_side=detect_size)
-    if not faces:
+    options = {} if detect_size is None else {"max_side": detect_size}
+    if hasattr(detector, "largest"):
+        face = detector.largest(image, **options)
+    else:
+        faces = detector.detect(image, **options)
+        face = faces[0] if faces else None
+    if face is None:
         return FaceCrop(image=center_crop(image, size), face=None, method="center")
-    face = faces[0]
     rgb = np.asarray(image)
     matrix: Any = None
     method = "box"

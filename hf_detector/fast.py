@@ -214,7 +214,7 @@ def area_resample_boxes(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray
     averages bin [floor(i*n/size), ceil((i+1)*n/size)); with a summed-area table of the (integer-valued)
     pixels every bin sum is exact, so the result equals PyTorch's to float32 rounding.
 
-    integral: (H+1, W+1, C) int64 summed-area table; rows / cols: (K, 2) half-open pixel ranges.
+    integral: (H+1, W+1, C) integer summed-area table; rows / cols: (K, 2) half-open pixel ranges.
     Returns (K, C, size, size) float32.
     """
     index = np.arange(size)
@@ -250,11 +250,15 @@ def _box_ranges(boxes: torch.Tensor, width: int, height: int) -> tuple[np.ndarra
     return rows, cols, valid
 
 
-def detect_one(mtcnn: Any, image: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """facenet-pytorch's `detect_face` for one RGB image, with every R-/O-Net crop resampled in one step.
 
     Same pyramid, thresholds, NMS and regressions (facenet-pytorch's own helpers), so boxes, scores and
     landmarks match `MTCNN.detect`. Returns (boxes (N, 4), scores (N,), landmarks (N, 5, 2)).
+
+    min_window > 0 skips the pyramid levels whose P-Net window (12 px / scale) is smaller than that many
+    pixels: the finest levels, which cost most (the first is ~half of all P-Net pixels) and only find
+    small faces. The levels kept are the same scales as a full search.
     """
     from facenet_pytorch.models.utils.detect_face import (
         batched_nms_numpy,
@@ -268,8 +272,10 @@ def detect_one(mtcnn: Any, image: Any) -> tuple[np.ndarray, np.ndarray, np.ndarr
     pixels = np.asarray(image, dtype=np.uint8)
     height, width = pixels.shape[:2]
     imgs = torch.as_tensor(pixels.copy()).unsqueeze(0).permute(0, 3, 1, 2).float()
-    integral = np.zeros((height + 1, width + 1, 3), dtype=np.int64)  # exact sums of integer pixels
-    np.cumsum(pixels, axis=0, dtype=np.int64, out=integral[1:, 1:])
+    # exact sums of integer pixels; int32 holds them up to ~2900x2900 (the detector searches <= 640 px)
+    sum_type = np.int32 if height * width * 255 < 2**31 else np.int64
+    integral = np.zeros((height + 1, width + 1, 3), dtype=sum_type)
+    np.cumsum(pixels, axis=0, dtype=sum_type, out=integral[1:, 1:])
     np.cumsum(integral[1:, 1:], axis=1, out=integral[1:, 1:])
     thresholds, factor = mtcnn.thresholds, mtcnn.factor
     empty = (np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
@@ -279,6 +285,10 @@ def detect_one(mtcnn: Any, image: Any) -> tuple[np.ndarray, np.ndarray, np.ndarr
     shortest = min(height, width) * scale
     all_boxes, all_inds, picks, offset = [], [], [], 0
     while shortest >= 12:
+        if 12.0 / scale < min_window:
+            scale *= factor
+            shortest *= factor
+            continue
         im_data = (imresample(imgs, (int(height * scale + 1), int(width * scale + 1))) - 127.5) * 0.0078125
         reg, probs = mtcnn.pnet(im_data)
         boxes_scale, inds_scale = generateBoundingBox(reg, probs[:, 1], scale, thresholds[0])
@@ -341,8 +351,8 @@ class FastMTCNN:
     def __init__(self, mtcnn: Any) -> None:
         self.mtcnn = mtcnn
 
-    def detect(self, image: Any, landmarks: bool = True) -> tuple:
-        boxes, scores, points = detect_one(self.mtcnn, image)
+    def detect(self, image: Any, landmarks: bool = True, min_window: float = 0.0) -> tuple:
+        boxes, scores, points = detect_one(self.mtcnn, image, min_window)
         if getattr(self.mtcnn, "select_largest", False):  # MTCNN.detect's order: largest box first
             order = np.argsort((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[::-1]
             boxes, scores, points = boxes[order], scores[order], points[order]

@@ -163,3 +163,32 @@ def test_face_detect_size_is_a_saved_processor_setting(tmp_path: Path) -> None:
         FaceImageProcessor(face_detect_size=8)
     args = build_parser().parse_args(["evaluate", "--data", "d", "--face-detect-size", "128"])
     assert args.face_detect_size == 128
+
+
+@needs_onnx
+@pytest.mark.skipif(not EXAMPLES, reason="no example photos")
+def test_largest_face_coarse_search_matches_full_search() -> None:
+    """`largest` searches the coarse pyramid levels first: same face as the full search, and a small face
+    (below the coarse size) is still found by the fallback."""
+    from PIL import Image
+
+    from hf_detector.faces import FaceDetector
+    from hf_detector.images import load_image
+
+    detector = FaceDetector(num_threads=1, backend="onnx")
+    full = FaceDetector(num_threads=1, backend="onnx", large_face_fraction=0)
+    face = load_image(str(EXAMPLES[0]))
+    small = Image.new("RGB", (640, 640), (90, 110, 130))
+    small.paste(face.resize((96, 96)), (400, 300))  # ~15 % of the side: only the fine levels see it
+    pair = Image.new("RGB", (face.width * 2, face.height))
+    pair.paste(face, (0, 0))
+    pair.paste(face.resize((face.width // 2, face.height // 2)), (face.width, 0))
+    for image in [load_image(str(path)) for path in EXAMPLES] + [small, pair]:
+        expected = full.detect(image)[0]
+        got = detector.largest(image)
+        assert got is not None
+        np.testing.assert_allclose(got.box, expected.box, atol=1e-3)
+        np.testing.assert_allclose(got.landmarks, expected.landmarks, atol=1e-3)
+    # the coarse pass alone misses the small face, which is why the fallback exists
+    assert detector._search(small, min_fraction=0.2) == []
+    assert detector.largest(Image.new("RGB", (200, 200), (128, 128, 128))) is None
