@@ -248,6 +248,20 @@ def agreement(model: Path, files: list[str], labels: list[int]) -> dict[str, Any
         out["auroc_pytorch"] = float(roc_auc_score(y, [a[i].p_fake for i in keep]))
         out["auroc_fast"] = float(roc_auc_score(y, [b[i].p_fake for i in keep]))
 
+    # Ablation of the default coarse-first face search: the fast path with MTCNN's full pyramid.
+    from hf_detector.processing import shared_face_detector
+
+    face_detector = shared_face_detector("auto")
+    fraction, face_detector.large_face_fraction = face_detector.large_face_fraction, 0.0
+    try:
+        detector = Detector.from_pretrained(str(model), backend="auto")
+        start = time.perf_counter()
+        c = [r.prediction for r in detector.iter_files(files, batch_size=16)]
+        out["ips_full_search"] = len(files) / (time.perf_counter() - start)
+        out["full_search_label_agreement"] = float(np.mean([a[i].label == c[i].label for i in keep if c[i]]))
+    finally:
+        face_detector.large_face_fraction = fraction
+
     # Candidate kept off by default: the face detector searching a smaller copy of each image.
     out["detect_size"] = {}
     for size in SMALL_DETECT_SIZES:
@@ -397,8 +411,10 @@ def render(r: dict[str, Any]) -> str:
         "(`hf_detector/fast.py`), exported once per checkpoint and cached; `--backend pytorch` forces plain eager "
         "fp32 PyTorch. MTCNN's per-candidate crops (~60 small resamplings per image in facenet-pytorch) are "
         "computed in one vectorised step from a summed-area table, equal to the per-box area interpolation. "
-        "The face stage keeps its detection size and pyramid, so crops are the same (boxes and landmarks "
-        "within 1e-3 px).",
+        "Only the largest face is classified, so the fast face stage first runs MTCNN's pyramid levels for "
+        "faces of at least 20 % of the image's shorter side (same scales, ~1/5 of P-Net's work) and searches "
+        "the finer levels only when that finds no face; the chosen face equals the full search's (boxes and "
+        "landmarks within 1e-3 px on 999 of 1,000 dataset photos; agreement and an ablation row below).",
         "",
         "## Latency at batch 1 (median per image)",
         "",
@@ -487,6 +503,10 @@ def render(r: dict[str, Any]) -> str:
                   "AUROC |", "|---:|---:|---:|---:|---:|",
                   f"| 640 (default) | {a['ips_auto']:.1f} | 1.00x | {100 * a['label_agreement']:.2f} % | "
                   f"{a.get('auroc_fast', float('nan')):.4f} |"]
+        if "ips_full_search" in a:
+            lines.append(f"| 640, full pyramid (no coarse-first search) | {a['ips_full_search']:.1f} | "
+                         f"{a['ips_full_search'] / a['ips_auto']:.2f}x | "
+                         f"{100 * a['full_search_label_agreement']:.2f} % | |")
         for size, row in a["detect_size"].items():
             lines.append(f"| {size} | {row['ips']:.1f} | {row['ips'] / a['ips_auto']:.2f}x | "
                          f"{100 * row['label_agreement']:.2f} % | {row.get('auroc', float('nan')):.4f} |")
