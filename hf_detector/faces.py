@@ -176,7 +176,9 @@ class FaceDetector:
             return []
         model = self.model
         options = {"min_window": min_fraction * min(small.size)} if min_fraction > 0 else {}
-        if self.num_threads is None:
+        # The onnx face stage (hf_detector.fast) runs numpy and 1-thread ONNX Runtime sessions, no torch
+        # intra-op kernels, so it needs no thread setting and detections may run concurrently.
+        if self.num_threads is None or self.backend == "onnx":
             with torch.inference_mode():
                 boxes, scores, points = model.detect(small, landmarks=True, **options)
         else:

@@ -237,6 +237,23 @@ def area_resample_boxes(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray
     return (sums / counts).astype(np.float32)
 
 
+def area_resize(integral: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The whole image resampled to height x width, exactly as `interpolate(mode="area")` (MTCNN's pyramid).
+
+    Same bins as `area_resample_boxes`, separably: row bands first, then columns. Pure numpy, so the
+    face stage runs no torch intra-op parallel kernels and two threads can detect at once.
+    Returns (C, height, width) float32.
+    """
+    rows_in, cols_in = integral.shape[0] - 1, integral.shape[1] - 1
+    i, j = np.arange(height), np.arange(width)
+    r0, r1 = (i * rows_in) // height, -((-(i + 1) * rows_in) // height)
+    c0, c1 = (j * cols_in) // width, -((-(j + 1) * cols_in) // width)
+    bands = integral[r1] - integral[r0]  # (height, W+1, C): sums over each row bin
+    sums = bands[:, c1] - bands[:, c0]  # (height, width, C)
+    counts = ((r1 - r0)[:, None] * (c1 - c0)[None, :])[:, :, None]
+    return np.ascontiguousarray((sums / counts).astype(np.float32).transpose(2, 0, 1))
+
+
 def _box_ranges(boxes: torch.Tensor, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """facenet-pytorch's `pad`: boxes clipped to the image, as half-open row/column ranges (+ a validity mask)."""
     from facenet_pytorch.models.utils.detect_face import pad
@@ -260,18 +277,11 @@ def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndar
     pixels: the finest levels, which cost most (the first is ~half of all P-Net pixels) and only find
     small faces. The levels kept are the same scales as a full search.
     """
-    from facenet_pytorch.models.utils.detect_face import (
-        batched_nms_numpy,
-        bbreg,
-        generateBoundingBox,
-        imresample,
-        rerec,
-    )
+    from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg, generateBoundingBox, rerec
     from torchvision.ops.boxes import batched_nms
 
     pixels = np.asarray(image, dtype=np.uint8)
     height, width = pixels.shape[:2]
-    imgs = torch.as_tensor(pixels.copy()).unsqueeze(0).permute(0, 3, 1, 2).float()
     # exact sums of integer pixels; int32 holds them up to ~2900x2900 (the detector searches <= 640 px)
     sum_type = np.int32 if height * width * 255 < 2**31 else np.int64
     integral = np.zeros((height + 1, width + 1, 3), dtype=sum_type)
@@ -289,7 +299,8 @@ def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndar
             scale *= factor
             shortest *= factor
             continue
-        im_data = (imresample(imgs, (int(height * scale + 1), int(width * scale + 1))) - 127.5) * 0.0078125
+        level = area_resize(integral, int(height * scale + 1), int(width * scale + 1))
+        im_data = torch.from_numpy((level - np.float32(127.5)) * np.float32(0.0078125))[None]
         reg, probs = mtcnn.pnet(im_data)
         boxes_scale, inds_scale = generateBoundingBox(reg, probs[:, 1], scale, thresholds[0])
         all_boxes.append(boxes_scale)

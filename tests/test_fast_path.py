@@ -192,3 +192,17 @@ def test_largest_face_coarse_search_matches_full_search() -> None:
     # the coarse pass alone misses the small face, which is why the fallback exists
     assert detector._search(small, min_fraction=0.2) == []
     assert detector.largest(Image.new("RGB", (200, 200), (128, 128, 128))) is None
+
+
+@pytest.mark.parametrize("height,width,out", [(256, 256, (154, 154)), (97, 203, (58, 122)), (40, 30, (61, 47))])
+def test_area_resize_matches_torch_area_interpolation(height: int, width: int, out: tuple[int, int]) -> None:
+    """MTCNN's pyramid levels from the summed-area table equal `interpolate(mode="area")` (down and up)."""
+    pixels = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    integral = np.zeros((height + 1, width + 1, 3), np.int32)
+    np.cumsum(pixels, axis=0, dtype=np.int32, out=integral[1:, 1:])
+    np.cumsum(integral[1:, 1:], axis=1, out=integral[1:, 1:])
+    image = torch.from_numpy(pixels).permute(2, 0, 1)[None].float()
+    expected = torch.nn.functional.interpolate(image, out, mode="area")[0].numpy()
+    got = fast.area_resize(integral, *out)
+    assert got.shape == expected.shape and got.dtype == np.float32 and got.flags["C_CONTIGUOUS"]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
