@@ -23,7 +23,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                              "(docs/performance.md); pytorch: plain eager fp32 PyTorch")
     parser.add_argument("--face-detect-size", type=int, default=None, metavar="PIXELS",
                         help="longest side the face detector searches (default: the model's, 640). Smaller is "
-                             "faster but shifts crops slightly; docs/performance.md measures 128")
+                             "shifts crops slightly and, with the coarse-first search, saves little (docs/performance.md)")
 
 
 def _load_detector(args: argparse.Namespace):
