@@ -254,6 +254,11 @@ def area_resize(integral: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray((sums / counts).astype(np.float32).transpose(2, 0, 1))
 
 
+def _normalise(pixels: np.ndarray) -> np.ndarray:
+    """MTCNN's input scaling, (x - 127.5) / 128, in numpy: no torch intra-op kernel on the face stage."""
+    return (pixels - np.float32(127.5)) * np.float32(0.0078125)
+
+
 def _box_ranges(boxes: torch.Tensor, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """facenet-pytorch's `pad`: boxes clipped to the image, as half-open row/column ranges (+ a validity mask)."""
     from facenet_pytorch.models.utils.detect_face import pad
@@ -300,7 +305,7 @@ def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndar
             shortest *= factor
             continue
         level = area_resize(integral, int(height * scale + 1), int(width * scale + 1))
-        im_data = torch.from_numpy((level - np.float32(127.5)) * np.float32(0.0078125))[None]
+        im_data = torch.from_numpy(_normalise(level))[None]
         reg, probs = mtcnn.pnet(im_data)
         boxes_scale, inds_scale = generateBoundingBox(reg, probs[:, 1], scale, thresholds[0])
         all_boxes.append(boxes_scale)
@@ -323,7 +328,7 @@ def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndar
 
     # Stage 2: R-Net on every candidate, resampled together.
     rows, cols, valid = _box_ranges(boxes, width, height)
-    im_data = (torch.from_numpy(area_resample_boxes(integral, rows, cols, 24)) - 127.5) * 0.0078125
+    im_data = torch.from_numpy(_normalise(area_resample_boxes(integral, rows, cols, 24)))
     out0, out1 = (o.permute(1, 0) for o in mtcnn.rnet(im_data))
     score = out1[1, :] * torch.from_numpy(valid)
     ipass = score > thresholds[1]
@@ -337,7 +342,7 @@ def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndar
 
     # Stage 3: O-Net: final boxes, scores and the five landmarks.
     rows, cols, valid = _box_ranges(boxes, width, height)
-    im_data = (torch.from_numpy(area_resample_boxes(integral, rows, cols, 48)) - 127.5) * 0.0078125
+    im_data = torch.from_numpy(_normalise(area_resample_boxes(integral, rows, cols, 48)))
     out0, out1, out2 = (o.permute(1, 0) for o in mtcnn.onet(im_data))
     score = out2[1, :] * torch.from_numpy(valid)
     ipass = score > thresholds[2]

@@ -165,6 +165,10 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
                                    face_detect_size=processor.face_detect_size)
 
     def crop_batch(batch: dict[str, list]) -> dict[str, list]:
+        if num_proc > 1:
+            # A forked worker: one torch thread each, as DataLoader workers do. The fork copies a parent's
+            # OpenMP state, and a multi-threaded torch op in the child can then wait forever (libgomp).
+            torch.set_num_threads(1)
         crops, methods, errors = [], [], []
         for image in batch["image"]:
             try:  # our own safe decoding: a corrupt file becomes an error row, not a crash in datasets

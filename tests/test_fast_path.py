@@ -206,3 +206,32 @@ def test_area_resize_matches_torch_area_interpolation(height: int, width: int, o
     got = fast.area_resize(integral, *out)
     assert got.shape == expected.shape and got.dtype == np.float32 and got.flags["C_CONTIGUOUS"]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+
+
+def test_face_crop_cache_in_forked_workers_after_the_parent_used_torch_threads(tmp_path: Path) -> None:
+    """`make report` evaluates (multi-threaded torch) and then trains, whose crop cache forks datasets
+    workers: the workers' face stage must not wait forever on the OpenMP state the fork copied."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "crops.py"
+    script.write_text(
+        "import sys, torch\n"
+        "from datasets import Dataset, Image\n"
+        "from hf_detector.processing import FaceImageProcessor\n"
+        "from hf_detector.training import cache_face_crops\n"
+        "torch.set_num_threads(2)\n"
+        "x = torch.randn(4_000_000)\n"
+        "float((x * 2 + 1).sum())  # the parent's OpenMP thread pool is now running\n"
+        "files = sys.argv[1:] * 2\n"
+        "dataset = Dataset.from_dict({'image': files}).cast_column('image', Image())\n"
+        "processor = FaceImageProcessor(crop_size=128, size=128)\n"
+        "out = cache_face_crops(dataset, processor, num_proc=2)\n"
+        "print(','.join(out['crop_method']))\n")
+    env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "datasets"), "TQDM_DISABLE": "1"}
+    result = subprocess.run([sys.executable, str(script), *map(str, EXAMPLES)], capture_output=True, text=True,
+                            timeout=300, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    methods = result.stdout.strip().splitlines()[-1].split(",")
+    assert len(methods) == 2 * len(EXAMPLES) and set(methods) == {"aligned"}
