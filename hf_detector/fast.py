@@ -206,6 +206,23 @@ class _OnnxNet(torch.nn.Module):
         return tuple(torch.from_numpy(out) for out in self.session.run(None, {"x": array}))
 
 
+def summed_area_table(pixels: np.ndarray) -> np.ndarray:
+    """(H+1, W+1, C) integer summed-area table of uint8 (H, W, C) pixels: exact sums of any rectangle."""
+    height, width, channels = pixels.shape
+    # int32 holds the sums up to ~2900x2900 (the detector searches <= 640 px); int64 beyond
+    sum_type = np.int32 if height * width * 255 < 2**31 else np.int64
+    integral = np.zeros((height + 1, width + 1, channels), dtype=sum_type)
+    np.cumsum(pixels, axis=0, dtype=sum_type, out=integral[1:, 1:])
+    np.cumsum(integral[1:, 1:], axis=1, out=integral[1:, 1:])
+    return integral
+
+
+def _area_bins(start: Any, extent: Any, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Adaptive average pooling's bins of `extent` pixels into `size`: [floor(i*n/size), ceil((i+1)*n/size))."""
+    index = np.arange(size)
+    return start + (index * extent) // size, start - ((-(index + 1) * extent) // size)  # ceil division
+
+
 def area_resample_boxes(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: int) -> np.ndarray:
     """Every box of an image resampled to size x size at once, exactly as MTCNN's per-box `imresample`.
 
@@ -217,15 +234,10 @@ def area_resample_boxes(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray
     integral: (H+1, W+1, C) integer summed-area table; rows / cols: (K, 2) half-open pixel ranges.
     Returns (K, C, size, size) float32.
     """
-    index = np.arange(size)
     channels = integral.shape[2]
     flat = integral.ravel()
-    extent_r = (rows[:, 1] - rows[:, 0])[:, None]
-    extent_c = (cols[:, 1] - cols[:, 0])[:, None]
-    r0 = rows[:, :1] + (index * extent_r) // size
-    r1 = rows[:, :1] - ((-(index + 1) * extent_r) // size)  # ceil division
-    c0 = cols[:, :1] + (index * extent_c) // size
-    c1 = cols[:, :1] - ((-(index + 1) * extent_c) // size)
+    r0, r1 = _area_bins(rows[:, :1], (rows[:, 1] - rows[:, 0])[:, None], size)
+    c0, c1 = _area_bins(cols[:, :1], (cols[:, 1] - cols[:, 0])[:, None], size)
     # flat offsets, broadcast to (K, C, size, size): channel-first output without a transpose
     row_stride = integral.shape[1] * channels
     top, bottom = (r0 * row_stride)[:, None, :, None], (r1 * row_stride)[:, None, :, None]
@@ -244,10 +256,8 @@ def area_resize(integral: np.ndarray, height: int, width: int) -> np.ndarray:
     face stage runs no torch intra-op parallel kernels and two threads can detect at once.
     Returns (C, height, width) float32.
     """
-    rows_in, cols_in = integral.shape[0] - 1, integral.shape[1] - 1
-    i, j = np.arange(height), np.arange(width)
-    r0, r1 = (i * rows_in) // height, -((-(i + 1) * rows_in) // height)
-    c0, c1 = (j * cols_in) // width, -((-(j + 1) * cols_in) // width)
+    r0, r1 = _area_bins(0, integral.shape[0] - 1, height)
+    c0, c1 = _area_bins(0, integral.shape[1] - 1, width)
     bands = integral[r1] - integral[r0]  # (height, W+1, C): sums over each row bin
     sums = bands[:, c1] - bands[:, c0]  # (height, width, C)
     counts = ((r1 - r0)[:, None] * (c1 - c0)[None, :])[:, :, None]
@@ -287,11 +297,7 @@ def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndar
 
     pixels = np.asarray(image, dtype=np.uint8)
     height, width = pixels.shape[:2]
-    # exact sums of integer pixels; int32 holds them up to ~2900x2900 (the detector searches <= 640 px)
-    sum_type = np.int32 if height * width * 255 < 2**31 else np.int64
-    integral = np.zeros((height + 1, width + 1, 3), dtype=sum_type)
-    np.cumsum(pixels, axis=0, dtype=sum_type, out=integral[1:, 1:])
-    np.cumsum(integral[1:, 1:], axis=1, out=integral[1:, 1:])
+    integral = summed_area_table(pixels)
     thresholds, factor = mtcnn.thresholds, mtcnn.factor
     empty = (np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
 

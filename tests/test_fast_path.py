@@ -70,9 +70,7 @@ def test_area_resample_boxes_matches_torch_area_interpolation(height: int, width
     """The vectorised crop resampling of the fast MTCNN equals facenet-pytorch's per-box interpolate."""
     rng = np.random.default_rng(height)
     pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    integral = np.zeros((height + 1, width + 1, 3), np.int64)
-    np.cumsum(pixels, axis=0, dtype=np.int64, out=integral[1:, 1:])
-    np.cumsum(integral[1:, 1:], axis=1, out=integral[1:, 1:])
+    integral = fast.summed_area_table(pixels)
     rows = np.sort(rng.integers(0, height, (30, 2)), axis=1)
     cols = np.sort(rng.integers(0, width, (30, 2)), axis=1)
     rows[:, 1] += 1  # half-open, at least one pixel: tiny boxes are upsampled, big ones averaged
@@ -198,9 +196,7 @@ def test_largest_face_coarse_search_matches_full_search() -> None:
 def test_area_resize_matches_torch_area_interpolation(height: int, width: int, out: tuple[int, int]) -> None:
     """MTCNN's pyramid levels from the summed-area table equal `interpolate(mode="area")` (down and up)."""
     pixels = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    integral = np.zeros((height + 1, width + 1, 3), np.int32)
-    np.cumsum(pixels, axis=0, dtype=np.int32, out=integral[1:, 1:])
-    np.cumsum(integral[1:, 1:], axis=1, out=integral[1:, 1:])
+    integral = fast.summed_area_table(pixels)
     image = torch.from_numpy(pixels).permute(2, 0, 1)[None].float()
     expected = torch.nn.functional.interpolate(image, out, mode="area")[0].numpy()
     got = fast.area_resize(integral, *out)
