@@ -22,8 +22,11 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="auto (default): ONNX Runtime when installed: same predictions, faster "
                              "(docs/performance.md); pytorch: plain eager fp32 PyTorch")
     parser.add_argument("--face-detect-size", type=int, default=None, metavar="PIXELS",
-                        help="longest side the face detector searches (default: the model's, 640). Smaller is "
+                        help="longest side the face detector searches (default: the model's, 640). Smaller "
                              "shifts crops slightly and, with the coarse-first search, saves little (docs/performance.md)")
+    parser.add_argument("--max-short-side", type=int, default=None, metavar="PIXELS",
+                        help="downscale inputs whose shorter side is longer (default: the model's, 256 = the "
+                             "resolution it was trained at; 0 = keep native resolution)")
 
 
 def _load_detector(args: argparse.Namespace):
@@ -31,7 +34,8 @@ def _load_detector(args: argparse.Namespace):
 
     return Detector.from_pretrained(args.model, revision=args.revision, threshold=args.threshold,
                                     backend=getattr(args, "backend", "auto"),
-                                    face_detect_size=getattr(args, "face_detect_size", None))
+                                    face_detect_size=getattr(args, "face_detect_size", None),
+                                    max_short_side=getattr(args, "max_short_side", None))
 
 
 def _add_shard_args(parser: argparse.ArgumentParser) -> None:

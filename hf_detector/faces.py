@@ -91,6 +91,11 @@ class Face:
         x0, y0, x1, y1 = self.box
         return max(0.0, x1 - x0) * max(0.0, y1 - y0)
 
+    def scaled(self, factor: float) -> Face:
+        """The same face in an image `factor` times larger."""
+        landmarks = None if self.landmarks is None else self.landmarks * factor
+        return Face(box=tuple(float(v) * factor for v in self.box), score=self.score, landmarks=landmarks)
+
 
 @dataclass
 class FaceCrop:

@@ -31,6 +31,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -209,10 +210,10 @@ class _OnnxNet(torch.nn.Module):
 def summed_area_table(pixels: np.ndarray) -> np.ndarray:
     """(H+1, W+1, C) integer summed-area table of uint8 (H, W, C) pixels: exact sums of any rectangle."""
     height, width, channels = pixels.shape
-    # int32 holds the sums up to ~2900x2900 (the detector searches <= 640 px); int64 beyond
-    sum_type = np.int32 if height * width * 255 < 2**31 else np.int64
-    integral = np.zeros((height + 1, width + 1, channels), dtype=sum_type)
-    np.cumsum(pixels, axis=0, dtype=sum_type, out=integral[1:, 1:])
+    if height * width * 255 < 2**31:  # int32 holds the sums up to ~2900x2900 (the detector searches <= 640 px)
+        return cv2.integral(np.ascontiguousarray(pixels), sdepth=cv2.CV_32S)  # ~15x faster than two cumsums
+    integral = np.zeros((height + 1, width + 1, channels), dtype=np.int64)
+    np.cumsum(pixels, axis=0, dtype=np.int64, out=integral[1:, 1:])
     np.cumsum(integral[1:, 1:], axis=1, out=integral[1:, 1:])
     return integral
 

@@ -112,8 +112,11 @@ class Detector:
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | None = None, revision: str | None = None,
                         threshold: float | None = None, backend: str = "auto",
-                        face_detect_size: int | None = None) -> Detector:
-        """Load a checkpoint (path or Hub id). `face_detect_size` overrides the processor's detection size."""
+                        face_detect_size: int | None = None, max_short_side: int | None = None) -> Detector:
+        """Load a checkpoint (path or Hub id).
+
+        `face_detect_size` and `max_short_side` override the processor's detection size and resolution cap.
+        """
         import hf_detector  # noqa: F401  (registers the custom Auto classes)
 
         path = resolve_model_path(model, revision)
@@ -125,6 +128,10 @@ class Detector:
             raise ModelLoadError(f"cannot load model from {path}: {first}") from None
         if face_detect_size is not None and hasattr(processor, "face_detect_size"):
             processor.face_detect_size = int(face_detect_size)
+        if max_short_side is not None and hasattr(processor, "max_short_side"):
+            if max_short_side < 0 or 0 < max_short_side < 32:
+                raise ValueError(f"max_short_side must be 0 (off) or >= 32 pixels, got {max_short_side}")
+            processor.max_short_side = int(max_short_side)
         return cls(network, processor, name=str(model or path), threshold=threshold, backend=backend)
 
     # -- single images ---------------------------------------------------------------------------

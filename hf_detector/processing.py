@@ -4,12 +4,14 @@
 evaluation all run this class, so a probability is the same wherever it is computed. It is split in
 two stages so that training can cache the expensive face stage once and augment in between:
 
-    crop(image)   face detection + landmark alignment (or centre crop) -> canonical crop_size square
+    crop(image)   cap the resolution at the training images' (max_short_side) -> face detection +
+                  landmark alignment (or centre crop) -> canonical crop_size square
     finish(crops) optional Kalman denoising -> resize to the model size -> tensor -> normalise
 """
 
 from __future__ import annotations
 
+import io
 import threading
 from typing import Any
 
@@ -19,7 +21,7 @@ from PIL import Image
 from transformers import BaseImageProcessor
 from transformers.image_processing_base import BatchFeature
 
-from .images import load_image
+from .images import NOTES_KEY, load_image
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -59,6 +61,8 @@ class FaceImageProcessor(BaseImageProcessor):
         face_margin: float = -0.25,
         crop_size: int = 128,
         face_detect_size: int = 640,
+        max_short_side: int = 256,
+        reduced_jpeg_quality: int = 95,
         size: dict[str, int] | int | None = None,
         resample: int = Image.Resampling.BILINEAR,
         do_kalman: bool = False,
@@ -81,6 +85,17 @@ class FaceImageProcessor(BaseImageProcessor):
         self.face_detect_size = int(face_detect_size)
         if self.face_detect_size < 32:
             raise ValueError(f"face_detect_size must be >= 32 pixels, got {face_detect_size}")
+        # Inputs whose shorter side is longer than this are reduced to it before the face stage (0 =
+        # never), then re-encoded as JPEG of this quality (0 = not): how every training image of
+        # ../shared/data/faces was made. A native-resolution photo otherwise reaches the model with detail
+        # and compression traces it never saw in training, and its scores drift (docs/results.md,
+        # "Native resolution": fakes detected far less often).
+        self.max_short_side = int(max_short_side or 0)
+        if self.max_short_side < 0 or 0 < self.max_short_side < 32:
+            raise ValueError(f"max_short_side must be 0 (off) or >= 32 pixels, got {max_short_side}")
+        self.reduced_jpeg_quality = int(reduced_jpeg_quality or 0)
+        if not 0 <= self.reduced_jpeg_quality <= 100:
+            raise ValueError(f"reduced_jpeg_quality must be 0 (off) to 100, got {reduced_jpeg_quality}")
         self.size = dict(size or {"height": 128, "width": 128})
         self.resample = int(resample)
         self.do_kalman = do_kalman
@@ -98,11 +113,34 @@ class FaceImageProcessor(BaseImageProcessor):
         """
         from .faces import FaceCrop, center_crop, crop_face
 
-        rgb = load_image(image)
+        rgb, factor = self.cap_resolution(load_image(image))
         if not self.do_face_crop:
             return FaceCrop(image=center_crop(rgb, self.crop_size), face=None, method="center")
-        return crop_face(rgb, detector or shared_face_detector(), size=self.crop_size, margin=self.face_margin,
+        crop = crop_face(rgb, detector or shared_face_detector(), size=self.crop_size, margin=self.face_margin,
                          align=self.face_align, detect_size=self.face_detect_size)
+        if crop.face is not None and factor != 1.0:  # report the face in the caller's image's pixels
+            crop.face = crop.face.scaled(factor)
+        return crop
+
+    def cap_resolution(self, image: Image.Image) -> tuple[Image.Image, float]:
+        """`image` reduced so its shorter side is at most max_short_side, and the factor back to it.
+
+        The reduction is the one a dataset applies: antialiased (Lanczos), then a JPEG round trip at
+        reduced_jpeg_quality. Images already small enough are returned as they are (never upscaled).
+        """
+        short = min(image.size)
+        if not self.max_short_side or short <= self.max_short_side:
+            return image, 1.0
+        ratio = self.max_short_side / short
+        size = (max(1, round(image.width * ratio)), max(1, round(image.height * ratio)))
+        small = image.convert("RGB").resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        if self.reduced_jpeg_quality:
+            buffer = io.BytesIO()
+            small.save(buffer, format="JPEG", quality=self.reduced_jpeg_quality)
+            small = Image.open(buffer)
+            small.load()
+        small.info.update({k: v for k, v in image.info.items() if k == NOTES_KEY})  # decoding notes travel on
+        return small, image.width / size[0]
 
     # -- stage 2: pixels for the model -----------------------------------------------------------
     def finish_one(self, crop: Image.Image) -> torch.Tensor:

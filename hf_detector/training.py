@@ -67,6 +67,11 @@ class DataArguments:
     crop_size: int = field(default=128, metadata={"help": "resolution of the canonical face crop"})
     face_detect_size: int = field(default=640, metadata={
         "help": "longest side of the copy the face detector searches (the crop is cut at full resolution)"})
+    max_short_side: int = field(default=256, metadata={
+        "help": "downscale images whose shorter side is longer, before the face stage, in training and in "
+                "inference alike (0 = native resolution; ../shared/data/faces is <= 256 already)"})
+    reduced_jpeg_quality: int = field(default=95, metadata={
+        "help": "JPEG quality of the re-encoding after that reduction, as the dataset was made (0 = none)"})
     augment: bool = field(default=True, metadata={"help": "master switch of the augmentations below"})
     aug_flip: bool = field(default=True)
     aug_rotate: bool = field(default=True)
@@ -144,7 +149,9 @@ def _dict_to_argv(values: dict[str, Any]) -> list[str]:
 def build_processor(model_args: ModelArguments, data_args: DataArguments) -> FaceImageProcessor:
     return FaceImageProcessor(
         do_face_crop=data_args.face_crop, face_align=data_args.face_align, face_margin=data_args.face_margin,
-        crop_size=data_args.crop_size, face_detect_size=data_args.face_detect_size, size=model_args.image_size,
+        crop_size=data_args.crop_size, face_detect_size=data_args.face_detect_size,
+        max_short_side=data_args.max_short_side, reduced_jpeg_quality=data_args.reduced_jpeg_quality,
+        size=model_args.image_size,
         do_kalman=data_args.kalman,
         kalman_process_noise=data_args.kalman_process_noise,
         kalman_measurement_noise=data_args.kalman_measurement_noise,
@@ -162,7 +169,9 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
     """
     processor = FaceImageProcessor(do_face_crop=processor.do_face_crop, face_align=processor.face_align,
                                    face_margin=processor.face_margin, crop_size=processor.crop_size,
-                                   face_detect_size=processor.face_detect_size)
+                                   face_detect_size=processor.face_detect_size,
+                                   max_short_side=processor.max_short_side,
+                                   reduced_jpeg_quality=processor.reduced_jpeg_quality)
 
     def crop_batch(batch: dict[str, list]) -> dict[str, list]:
         if num_proc > 1:
@@ -187,6 +196,8 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
                f"{processor.face_margin}|{processor.crop_size}"
     if processor.face_detect_size != 640:  # the default keeps the fingerprint (and caches) of earlier versions
         settings += f"|detect{processor.face_detect_size}"
+    if (processor.max_short_side, processor.reduced_jpeg_quality) != (256, 95):
+        settings += f"|short{processor.max_short_side}q{processor.reduced_jpeg_quality}"
     if isinstance(dataset.features.get("image"), ImageFeature):
         dataset = dataset.cast_column("image", ImageFeature(decode=False))
     with_crops = dataset.map(crop_batch, batched=True, batch_size=32, num_proc=num_proc if num_proc > 1 else None,

@@ -195,3 +195,33 @@ def test_detector_finds_face_in_big_image(face_photo, detector):
     np.testing.assert_allclose(
         np.array(faces[0].box), np.array(reference.face.box) * ratio, rtol=0.1, atol=15
     )
+
+
+def test_native_resolution_is_capped_like_the_training_images() -> None:
+    """A photo larger than the training images is reduced to their resolution before the face stage,
+    and the face it reports is in the caller's pixels."""
+    from hf_detector.processing import FaceImageProcessor
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "real_ffhq_01002.jpg"
+    with Image.open(example) as im:
+        photo = im.convert("RGB")  # 256 x 256, the training resolution
+    big = photo.resize((1024, 1024), Image.Resampling.BICUBIC)
+    capped, factor = FaceImageProcessor().cap_resolution(big)
+    assert capped.size == (256, 256) and factor == 4.0
+    assert FaceImageProcessor().cap_resolution(photo) == (photo, 1.0)  # never upscaled
+    wide = Image.new("RGB", (900, 300))
+    assert FaceImageProcessor(max_short_side=100).cap_resolution(wide)[0].size == (300, 100)
+    assert FaceImageProcessor(max_short_side=0).cap_resolution(big)[0] is big  # 0 = native resolution
+    with pytest.raises(ValueError, match="max_short_side"):
+        FaceImageProcessor(max_short_side=8)
+
+    processor = FaceImageProcessor()
+    small, large = processor.crop(photo), processor.crop(big)
+    assert small.method == large.method == "aligned"
+    np.testing.assert_allclose(np.array(large.face.box), np.array(small.face.box) * 4, atol=8)
+    np.testing.assert_allclose(large.face.landmarks, small.face.landmarks * 4, atol=8)
+    # the crop matches the one cut at the training resolution, not a sharper one from 1024 px
+    same = np.abs(_as_float(large.image) - _as_float(small.image)).mean()
+    native = FaceImageProcessor(max_short_side=0).crop(big)
+    assert same < 0.03
+    assert same < np.abs(_as_float(native.image) - _as_float(small.image)).mean()

@@ -231,3 +231,14 @@ def test_face_crop_cache_in_forked_workers_after_the_parent_used_torch_threads(t
     assert result.returncode == 0, result.stderr[-2000:]
     methods = result.stdout.strip().splitlines()[-1].split(",")
     assert len(methods) == 2 * len(EXAMPLES) and set(methods) == {"aligned"}
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (37, 53, 3), (2950, 2950, 3)])
+def test_summed_area_table_sums_every_rectangle(shape: tuple[int, int, int]) -> None:
+    """cv2.integral for images whose sums fit int32, numpy int64 above (never an overflow)."""
+    pixels = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    integral = fast.summed_area_table(pixels)
+    assert integral.shape == (shape[0] + 1, shape[1] + 1, 3) and not integral[0].any() and not integral[:, 0].any()
+    expected = pixels.astype(np.int64).cumsum(0).cumsum(1)
+    np.testing.assert_array_equal(integral[1:, 1:], expected)
+    assert integral.dtype == (np.int64 if shape[0] > 2000 else np.int32)
