@@ -270,101 +270,126 @@ def _normalise(pixels: np.ndarray) -> np.ndarray:
     return (pixels - np.float32(127.5)) * np.float32(0.0078125)
 
 
-def _box_ranges(boxes: torch.Tensor, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _box_ranges(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """facenet-pytorch's `pad`: boxes clipped to the image, as half-open row/column ranges (+ a validity mask)."""
-    from facenet_pytorch.models.utils.detect_face import pad
-
-    y, ey, x, ex = pad(boxes, width, height)
-    rows = np.stack([y - 1, ey], axis=1).astype(np.int64)
-    cols = np.stack([x - 1, ex], axis=1).astype(np.int64)
+    whole = np.trunc(boxes[:, :4]).astype(np.int64)
+    x, y = np.maximum(whole[:, 0], 1), np.maximum(whole[:, 1], 1)
+    ex, ey = np.minimum(whole[:, 2], width), np.minimum(whole[:, 3], height)
+    rows = np.stack([y - 1, ey], axis=1)
+    cols = np.stack([x - 1, ex], axis=1)
     valid = (rows[:, 1] > rows[:, 0]) & (cols[:, 1] > cols[:, 0])
     rows[~valid] = (0, 1)  # never used downstream (facenet-pytorch fails on such boxes; we score them 0)
     cols[~valid] = (0, 1)
     return rows, cols, valid
 
 
+# facenet-pytorch's box helpers (generateBoundingBox, rerec, bbreg), in float32 numpy: the same operations
+# in the same order, so the same numbers, without ~100 tiny torch ops per image.
+def _window_boxes(reg: np.ndarray, probs: np.ndarray, scale: float, threshold: float) -> np.ndarray:
+    """P-Net windows scoring >= threshold: (N, 9) = x0, y0, x1, y1, score, 4 regressions (row-major order)."""
+    ys, xs = np.nonzero(probs >= threshold)
+    corner = np.stack([xs, ys], axis=1).astype(np.float32)
+    q1 = np.floor((2 * corner + 1) / np.float32(scale))
+    q2 = np.floor((2 * corner + 12) / np.float32(scale))
+    return np.concatenate([q1, q2, probs[ys, xs][:, None], reg[:, ys, xs].T], axis=1)
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """rerec: each box made square around its centre (side = the longer edge)."""
+    boxes = boxes.copy()
+    h, w = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
+    side = np.maximum(w, h)
+    boxes[:, 0] = boxes[:, 0] + w * np.float32(0.5) - side * np.float32(0.5)
+    boxes[:, 1] = boxes[:, 1] + h * np.float32(0.5) - side * np.float32(0.5)
+    boxes[:, 2:4] = boxes[:, :2] + side[:, None]
+    return boxes
+
+
+def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    """bbreg: boxes moved by the network's regression, relative to their (inclusive) size."""
+    boxes = boxes.copy()
+    w, h = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+    boxes[:, :4] = np.stack([boxes[:, 0] + reg[:, 0] * w, boxes[:, 1] + reg[:, 1] * h,
+                             boxes[:, 2] + reg[:, 2] * w, boxes[:, 3] + reg[:, 3] * h], axis=1)
+    return boxes
+
+
+def _nms(boxes: np.ndarray, threshold: float) -> np.ndarray:
+    """torchvision's NMS (what facenet-pytorch's batched_nms runs for one image) on (N, >=5) boxes."""
+    from torchvision.ops import nms
+
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return nms(torch.from_numpy(np.ascontiguousarray(boxes[:, :4])),
+               torch.from_numpy(np.ascontiguousarray(boxes[:, 4])), threshold).numpy()
+
+
 def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """facenet-pytorch's `detect_face` for one RGB image, with every R-/O-Net crop resampled in one step.
 
-    Same pyramid, thresholds, NMS and regressions (facenet-pytorch's own helpers), so boxes, scores and
-    landmarks match `MTCNN.detect`. Returns (boxes (N, 4), scores (N,), landmarks (N, 5, 2)).
+    Same pyramid, thresholds, NMS and regressions as facenet-pytorch (its box arithmetic redone in
+    float32 numpy, its NMS calls kept), so boxes, scores and landmarks match `MTCNN.detect`.
+    Returns (boxes (N, 4), scores (N,), landmarks (N, 5, 2)).
 
     min_window > 0 skips the pyramid levels whose P-Net window (12 px / scale) is smaller than that many
     pixels: the finest levels, which cost most (the first is ~half of all P-Net pixels) and only find
     small faces. The levels kept are the same scales as a full search.
     """
-    from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg, generateBoundingBox, rerec
-    from torchvision.ops.boxes import batched_nms
+    from facenet_pytorch.models.utils.detect_face import nms_numpy
 
     pixels = np.asarray(image, dtype=np.uint8)
     height, width = pixels.shape[:2]
     integral = summed_area_table(pixels)
     thresholds, factor = mtcnn.thresholds, mtcnn.factor
+    pnet, rnet, onet = (getattr(mtcnn, name).session for name in ("pnet", "rnet", "onet"))
     empty = (np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
 
     # Stage 1: P-Net over the scale pyramid.
     scale = 12.0 / mtcnn.min_face_size
     shortest = min(height, width) * scale
-    all_boxes, all_inds, picks, offset = [], [], [], 0
+    levels = []
     while shortest >= 12:
-        if 12.0 / scale < min_window:
-            scale *= factor
-            shortest *= factor
-            continue
-        level = area_resize(integral, int(height * scale + 1), int(width * scale + 1))
-        im_data = torch.from_numpy(_normalise(level))[None]
-        reg, probs = mtcnn.pnet(im_data)
-        boxes_scale, inds_scale = generateBoundingBox(reg, probs[:, 1], scale, thresholds[0])
-        all_boxes.append(boxes_scale)
-        all_inds.append(inds_scale)
-        picks.append(batched_nms(boxes_scale[:, :4], boxes_scale[:, 4], inds_scale, 0.5) + offset)
-        offset += boxes_scale.shape[0]
+        if 12.0 / scale >= min_window:
+            level = area_resize(integral, int(height * scale + 1), int(width * scale + 1))
+            reg, probs = pnet.run(None, {"x": _normalise(level)[None]})
+            found = _window_boxes(reg[0], probs[0, 1], scale, thresholds[0])
+            levels.append(found[_nms(found, 0.5)])
         scale *= factor
         shortest *= factor
-    if not all_boxes:
-        return empty
-    boxes, inds = torch.cat(all_boxes)[torch.cat(picks)], torch.cat(all_inds)[torch.cat(picks)]
-    pick = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.7)
-    boxes, inds = boxes[pick], inds[pick]
+    boxes = np.concatenate(levels) if levels else np.zeros((0, 9), np.float32)
+    boxes = boxes[_nms(boxes, 0.7)]
     if len(boxes) == 0:
         return empty
     regw, regh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    boxes = torch.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
-                         boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]]).permute(1, 0)
-    boxes = rerec(boxes)
+    boxes = _square(np.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
+                              boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]], axis=1))
 
     # Stage 2: R-Net on every candidate, resampled together.
     rows, cols, valid = _box_ranges(boxes, width, height)
-    im_data = torch.from_numpy(_normalise(area_resample_boxes(integral, rows, cols, 24)))
-    out0, out1 = (o.permute(1, 0) for o in mtcnn.rnet(im_data))
-    score = out1[1, :] * torch.from_numpy(valid)
-    ipass = score > thresholds[1]
-    boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
-    inds, mv = inds[ipass], out0[:, ipass].permute(1, 0)
-    pick = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.7)
-    boxes, inds, mv = boxes[pick], inds[pick], mv[pick]
-    if len(boxes) == 0:
+    reg, probs = rnet.run(None, {"x": _normalise(area_resample_boxes(integral, rows, cols, 24))})
+    score = probs[:, 1] * valid
+    keep = score > thresholds[1]
+    boxes, reg = np.concatenate([boxes[keep, :4], score[keep, None]], axis=1), reg[keep]
+    pick = _nms(boxes, 0.7)
+    if len(pick) == 0:
         return empty
-    boxes = rerec(bbreg(boxes, mv))
+    boxes = _square(_regress(boxes[pick], reg[pick]))
 
     # Stage 3: O-Net: final boxes, scores and the five landmarks.
     rows, cols, valid = _box_ranges(boxes, width, height)
-    im_data = torch.from_numpy(_normalise(area_resample_boxes(integral, rows, cols, 48)))
-    out0, out1, out2 = (o.permute(1, 0) for o in mtcnn.onet(im_data))
-    score = out2[1, :] * torch.from_numpy(valid)
-    ipass = score > thresholds[2]
-    if not bool(ipass.any()):
+    reg, points, probs = onet.run(None, {"x": _normalise(area_resample_boxes(integral, rows, cols, 48))})
+    score = probs[:, 1] * valid
+    keep = score > thresholds[2]
+    if not keep.any():
         return empty
-    points = out1[:, ipass]
-    boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
-    inds, mv = inds[ipass], out0[:, ipass].permute(1, 0)
+    boxes, reg, points = np.concatenate([boxes[keep, :4], score[keep, None]], axis=1), reg[keep], points[keep].T
     w_i, h_i = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
-    points_x = w_i.repeat(5, 1) * points[:5, :] + boxes[:, 0].repeat(5, 1) - 1
-    points_y = h_i.repeat(5, 1) * points[5:10, :] + boxes[:, 1].repeat(5, 1) - 1
-    points = torch.stack((points_x, points_y)).permute(2, 1, 0)
-    boxes = bbreg(boxes, mv)
-    pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], inds, 0.7, "Min")
-    boxes, points = boxes[pick].numpy(), points[pick].numpy()
+    points_x = w_i[None] * points[:5] + boxes[:, 0][None] - 1
+    points_y = h_i[None] * points[5:10] + boxes[:, 1][None] - 1
+    points = np.stack([points_x, points_y]).transpose(2, 1, 0)
+    boxes = _regress(boxes, reg)
+    pick = nms_numpy(boxes[:, :4], boxes[:, 4], 0.7, "Min")
+    boxes, points = boxes[pick], points[pick]
     return boxes[:, :4].astype(np.float64), boxes[:, 4].astype(np.float64), points.astype(np.float64)
 
 
