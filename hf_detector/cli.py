@@ -179,10 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_main(argv[1:])
         return 0
     args = build_parser().parse_args(argv)
-    from .data import DataError
     from .fast import BackendUnavailable
     from .images import ImageLoadError
     from .inference import ModelLoadError
+    from .labels import DataError
 
     try:
         return int(args.func(args) or 0)

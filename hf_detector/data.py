@@ -18,18 +18,11 @@ from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, Value, load_dataset
 
-from .labels import ID2LABEL, LABELS, label_to_id
+from .labels import ID2LABEL, LABEL_ALIASES, LABELS, DataError, label_to_id
+
+__all__ = ["LABEL_ALIASES", "DataError", "SplitSpec", "load_faces", "normalise_columns", "split_faces"]
 
 logger = logging.getLogger(__name__)
-
-LABEL_ALIASES = {
-    "real": "real", "genuine": "real", "authentic": "real", "human": "real", "0": "real",
-    "fake": "fake", "ai": "fake", "generated": "fake", "synthetic": "fake", "gan": "fake", "1": "fake",
-}
-
-
-class DataError(ValueError):
-    """A dataset that cannot be used as it is; the message says what to fix."""
 
 
 def load_faces(data: str, revision: str | None = None, split: str | None = None,

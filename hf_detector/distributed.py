@@ -38,9 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import LABEL_ALIASES, DataError
 from .inference import Detector, FileResult, Prediction
-from .labels import ID2LABEL, label_to_id
+from .labels import ID2LABEL, LABEL_ALIASES, DataError, label_to_id
 
 # Processes wait for the slowest shard at the final barrier; shards are equal in size, but a generous
 # timeout keeps a long screening job on uneven machines from failing at the very end.

@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .data import LABEL_ALIASES, DataError
 from .images import is_image_path
 from .inference import Detector
-from .labels import LABEL2ID
+from .labels import LABEL2ID, LABEL_ALIASES, DataError
 
 
 def labelled_files(root: str | os.PathLike) -> tuple[list[str], list[int], list[str]]:

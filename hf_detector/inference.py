@@ -19,9 +19,8 @@ import torch
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-from .data import LABEL_ALIASES
 from .images import NOTES_KEY, ImageLoadError, input_notes, is_image_path, load_image
-from .labels import FAKE_ID, ID2LABEL
+from .labels import FAKE_ID, ID2LABEL, LABEL_ALIASES
 
 
 class ModelLoadError(RuntimeError):
