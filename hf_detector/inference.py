@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from transformers import AutoImageProcessor, AutoModelForImageClassification
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
 
 from .images import NOTES_KEY, ImageLoadError, input_notes, is_image_path, load_image
 from .labels import FAKE_ID, ID2LABEL, LABEL_ALIASES
@@ -77,6 +77,28 @@ def resolve_model_path(model: str | os.PathLike | None, revision: str | None = N
         raise ModelLoadError(str(error)) from None
 
 
+def load_classifier(path: Path) -> torch.nn.Module:
+    """The checkpoint's classifier, in eval mode.
+
+    A single fp32 safetensors file whose keys match the architecture exactly is loaded straight into
+    `from_config`: ~0.1 s instead of the ~0.6 s that `from_pretrained`'s key-conversion machinery costs every
+    CLI start. Anything else (sharded, renamed or tied weights, other dtypes) goes through `from_pretrained`.
+    """
+    weights = path / "model.safetensors"
+    if weights.is_file():
+        try:
+            config = AutoConfig.from_pretrained(path)
+            if str(getattr(config, "dtype", None) or "float32").replace("torch.", "") == "float32":
+                from safetensors.torch import load_file
+
+                model = AutoModelForImageClassification.from_config(config)
+                model.load_state_dict(load_file(weights), strict=True)
+                return model.eval()
+        except Exception:  # noqa: BLE001 (a mismatch of any kind: the general loader below decides and reports)
+            pass
+    return AutoModelForImageClassification.from_pretrained(path, use_safetensors=True).eval()
+
+
 class Detector:
     """A loaded classifier + its image processor, with the decision threshold chosen at training time."""
 
@@ -120,7 +142,7 @@ class Detector:
 
         path = resolve_model_path(model, revision)
         try:
-            network = AutoModelForImageClassification.from_pretrained(path, use_safetensors=True)
+            network = load_classifier(path)
             processor = AutoImageProcessor.from_pretrained(path)
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

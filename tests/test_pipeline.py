@@ -103,6 +103,34 @@ def test_custom_cnn_roundtrip_through_auto_classes(tmp_path: Path) -> None:
     assert torch.allclose(model.eval()(pixel_values=x).logits, loaded.eval()(pixel_values=x).logits)
 
 
+@pytest.mark.parametrize("architecture", ["mobilenet_v2_0.35", "custom_cnn", "resnet-18"])
+def test_direct_weight_loading_equals_from_pretrained(architecture: str, tmp_path: Path) -> None:
+    """`load_classifier` (from_config + strict state dict) gives from_pretrained's model; anything it cannot
+    load exactly (here: a renamed key) goes through from_pretrained, which reports the problem."""
+    from safetensors.torch import load_file, save_file
+
+    from hf_detector.inference import load_classifier
+
+    torch.manual_seed(0)
+    create_model(architecture, image_size=32).save_pretrained(tmp_path / "ok")
+    direct = load_classifier(tmp_path / "ok")
+    reference = AutoModelForImageClassification.from_pretrained(tmp_path / "ok", use_safetensors=True).eval()
+    assert not direct.training and type(direct) is type(reference)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(direct(pixel_values=x).logits, reference(pixel_values=x).logits)
+    assert direct.config.to_dict() == reference.config.to_dict()
+
+    broken = tmp_path / "renamed"
+    create_model(architecture, image_size=32).save_pretrained(broken)
+    weights = load_file(broken / "model.safetensors")
+    first = sorted(weights)[0]
+    weights["renamed." + first] = weights.pop(first)
+    save_file(weights, broken / "model.safetensors", metadata={"format": "pt"})
+    model = load_classifier(broken)  # from_pretrained: loads what matches, initialises the rest, warns
+    assert type(model) is type(reference) and not model.training
+
+
 @pytest.mark.slow
 def test_pipeline_equals_detector_and_cli(trained_tiny_model: Path, tmp_path: Path, capsys) -> None:
     image = tmp_path / "probe.png"
