@@ -18,7 +18,6 @@ export or does not match runs on PyTorch (with a warning) instead of failing.
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import importlib.util
 import io
@@ -193,20 +192,6 @@ def onnx_classifier(model: torch.nn.Module, processor: Any = None, threads: int 
 
 
 # -- the face detector (MTCNN's P-, R- and O-Net) ---------------------------------------------------
-class _OnnxNet(torch.nn.Module):
-    """Drop-in for one MTCNN network: same call, same outputs (tuple of tensors)."""
-
-    def __init__(self, session: Any) -> None:
-        super().__init__()
-        self.session = session
-        # facenet-pytorch reads the input dtype from `next(pnet.parameters())`.
-        self.dtype_probe = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        array = np.ascontiguousarray(x.detach().cpu().float().numpy())
-        return tuple(torch.from_numpy(out) for out in self.session.run(None, {"x": array}))
-
-
 def summed_area_table(pixels: np.ndarray) -> np.ndarray:
     """(H+1, W+1, C) integer summed-area table of uint8 (H, W, C) pixels: exact sums of any rectangle."""
     height, width, channels = pixels.shape
@@ -324,8 +309,12 @@ def _nms(boxes: np.ndarray, threshold: float) -> np.ndarray:
                torch.from_numpy(np.ascontiguousarray(boxes[:, 4])), threshold).numpy()
 
 
-def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def detect_one(mtcnn: Any, sessions: dict[str, Any], image: Any, min_window: float = 0.0
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """facenet-pytorch's `detect_face` for one RGB image, with every R-/O-Net crop resampled in one step.
+
+    `mtcnn` gives the settings (thresholds, factor, min_face_size); `sessions` its "pnet", "rnet" and
+    "onet" networks on ONNX Runtime.
 
     Same pyramid, thresholds, NMS and regressions as facenet-pytorch (its box arithmetic redone in
     float32 numpy, its NMS calls kept), so boxes, scores and landmarks match `MTCNN.detect`.
@@ -341,7 +330,7 @@ def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndar
     height, width = pixels.shape[:2]
     integral = summed_area_table(pixels)
     thresholds, factor = mtcnn.thresholds, mtcnn.factor
-    pnet, rnet, onet = (getattr(mtcnn, name).session for name in ("pnet", "rnet", "onet"))
+    pnet, rnet, onet = (sessions[name] for name in ("pnet", "rnet", "onet"))
     empty = (np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
 
     # Stage 1: P-Net over the scale pyramid.
@@ -396,11 +385,12 @@ def detect_one(mtcnn: Any, image: Any, min_window: float = 0.0) -> tuple[np.ndar
 class FastMTCNN:
     """MTCNN on ONNX Runtime with vectorised crops; `detect` answers like facenet-pytorch's MTCNN.detect."""
 
-    def __init__(self, mtcnn: Any) -> None:
-        self.mtcnn = mtcnn
+    def __init__(self, mtcnn: Any, sessions: dict[str, Any]) -> None:
+        self.mtcnn = mtcnn  # facenet-pytorch's MTCNN: its settings (its torch networks are not run)
+        self.sessions = sessions
 
     def detect(self, image: Any, landmarks: bool = True, min_window: float = 0.0) -> tuple:
-        boxes, scores, points = detect_one(self.mtcnn, image, min_window)
+        boxes, scores, points = detect_one(self.mtcnn, self.sessions, image, min_window)
         if getattr(self.mtcnn, "select_largest", False):  # MTCNN.detect's order: largest box first
             order = np.argsort((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[::-1]
             boxes, scores, points = boxes[order], scores[order], points[order]
@@ -416,14 +406,10 @@ def onnx_mtcnn(mtcnn: Any) -> FastMTCNN:
         "rnet": (torch.zeros(2, 3, 24, 24), {"x": {0: "boxes"}}, 2),
         "onet": (torch.zeros(2, 3, 48, 48), {"x": {0: "boxes"}}, 3),
     }
-    fast = copy.copy(mtcnn)  # shares thresholds/factor/min_face_size; the nets are replaced below
-    fast._modules = dict(mtcnn._modules)
-    for name, (example, axes, outputs) in nets.items():
-        net = getattr(mtcnn, name).eval()
-        names = [f"out{i}" for i in range(outputs)]
-        session = _load_session(net, example, f"mtcnn-{name}", "x", names, axes, threads=1)
-        fast._modules[name] = _OnnxNet(session)
-    return FastMTCNN(fast)
+    sessions = {name: _load_session(getattr(mtcnn, name).eval(), example, f"mtcnn-{name}", "x",
+                                    [f"out{i}" for i in range(outputs)], axes, threads=1)
+                for name, (example, axes, outputs) in nets.items()}
+    return FastMTCNN(mtcnn, sessions)
 
 
 def describe() -> dict[str, Any]:
