@@ -150,9 +150,9 @@ class Detector:
         if face_detect_size is not None and hasattr(processor, "face_detect_size"):
             processor.face_detect_size = int(face_detect_size)
         if max_short_side is not None and hasattr(processor, "max_short_side"):
-            if max_short_side < 0 or 0 < max_short_side < 32:
-                raise ValueError(f"max_short_side must be 0 (off) or >= 32 pixels, got {max_short_side}")
-            processor.max_short_side = int(max_short_side)
+            from .processing import checked_short_side
+
+            processor.max_short_side = checked_short_side(max_short_side)
         return cls(network, processor, name=str(model or path), threshold=threshold, backend=backend)
 
     # -- single images ---------------------------------------------------------------------------

@@ -49,6 +49,14 @@ def shared_face_detector(backend: str | None = None):
         return _detectors[backend]
 
 
+def checked_short_side(value: int | None) -> int:
+    """A valid `max_short_side`: 0 (None) = native resolution, else at least 32 pixels."""
+    pixels = int(value or 0)
+    if pixels < 0 or 0 < pixels < 32:
+        raise ValueError(f"max_short_side must be 0 (off) or >= 32 pixels, got {value}")
+    return pixels
+
+
 class FaceImageProcessor(BaseImageProcessor):
     """Detect, align and crop the face, then resize and normalise for the classifier."""
 
@@ -90,9 +98,7 @@ class FaceImageProcessor(BaseImageProcessor):
         # ../shared/data/faces was made. A native-resolution photo otherwise reaches the model with detail
         # and compression traces it never saw in training, and its scores drift (docs/results.md,
         # "Native resolution": fakes detected far less often).
-        self.max_short_side = int(max_short_side or 0)
-        if self.max_short_side < 0 or 0 < self.max_short_side < 32:
-            raise ValueError(f"max_short_side must be 0 (off) or >= 32 pixels, got {max_short_side}")
+        self.max_short_side = checked_short_side(max_short_side)
         self.reduced_jpeg_quality = int(reduced_jpeg_quality or 0)
         if not 0 <= self.reduced_jpeg_quality <= 100:
             raise ValueError(f"reduced_jpeg_quality must be 0 (off) to 100, got {reduced_jpeg_quality}")
