@@ -214,7 +214,8 @@ def int8_candidate(model: Path, files: list[str], labels: list[int], reps: int) 
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     detector = Detector.from_pretrained(str(model), backend="pytorch")
-    calibration = [f for f in benchmark_images(per_source=20, seed=1)[0] if f not in set(files)][:160]
+    benchmark = set(files)
+    calibration = [f for f in benchmark_images(per_source=20, seed=1)[0] if f not in benchmark][:160]
     if len(calibration) < 40:
         return "skipped (needs the development set for calibration images)"
     with tempfile.TemporaryDirectory(prefix="hf-bench-int8-") as folder:
