@@ -50,7 +50,7 @@ class Experiment:
     overrides: dict = field(default_factory=dict)
     epochs: float = 1.0  # CPU budget: make report must finish in about an hour on 2 cores
     max_train_samples: int | None = 2000
-    data: str | None = None  # None = the development set (--data); else a folder made by the report
+    reduce_to: int | None = None  # train on a copy of the dev set reduced to this shorter side (reduced_copy)
 
 
 PROTOTYPE_BASE = {  # the prototype: plain resize, flips/rotation only, Adam lr 1e-4, no balancing
@@ -71,7 +71,7 @@ EXPERIMENTS = [
                {"model": "resnet-18", "learning_rate": 1e-3}),
     Experiment(f"native_short{NATIVE_SIDE}", "native",
                f"default recipe on a copy of the dev set reduced to <= {NATIVE_SIDE} px",
-               {"max_short_side": NATIVE_SIDE}, epochs=2, max_train_samples=2500, data="reduced"),
+               {"max_short_side": NATIVE_SIDE}, epochs=2, max_train_samples=2500, reduce_to=NATIVE_SIDE),
     Experiment("ablation_baseline", "ablation", "default recipe (reference for the ablations)", {}),
     Experiment("ablation_no_face_crop", "ablation", "default recipe without face crop (centre crop)",
                {"face_crop": False}),
@@ -148,8 +148,8 @@ def reduced_copy(data: str, side: int) -> str:
 def train_experiment(experiment: Experiment, epochs: float | None, force: bool, data: str) -> dict:
     from hf_detector.training import main as train_main
 
-    if experiment.data == "reduced":
-        data = reduced_copy(data, NATIVE_SIDE)
+    if experiment.reduce_to:
+        data = reduced_copy(data, experiment.reduce_to)
     out = RUNS / experiment.name
     arguments = {**base_arguments(), **experiment.overrides, "output_dir": str(out), "data": data,
                  "save_strategy": "no", "eval_strategy": "no"}
@@ -316,6 +316,16 @@ def native_resolution(results: dict, data: str, paths: list[str], labels: list[i
     return rows
 
 
+def worst_sources(per_source: dict) -> tuple[str, str]:
+    """("name rate" of the generator detected least, of the real source called fake most) in a per-source table."""
+    called_fake = {k: v["fraction_predicted_fake"] for k, v in per_source.items() if k != "fake"}
+    fakes = {k: v for k, v in called_fake.items() if k in GENERATORS}
+    reals = {k: v for k, v in called_fake.items() if k not in GENERATORS}
+    worst_fake = min(fakes.items(), key=lambda kv: kv[1]) if fakes else ("n/a", float("nan"))
+    worst_real = max(reals.items(), key=lambda kv: kv[1]) if reals else ("n/a", float("nan"))
+    return f"{worst_fake[0]} {fmt(worst_fake[1])}", f"{worst_real[0]} {fmt(worst_real[1])}"
+
+
 def write_results(default: dict, robustness: dict, results: dict, latencies: dict, logo: dict,
                   native: dict) -> None:
     lines = ["# Results", "",
@@ -350,11 +360,9 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
             held = run["evaluations"].get(f"held-out {generator} vs test reals", {})
             heldout = run["evaluations"][f"held-out {generator}"]
             test_eval = run["evaluations"]["in-distribution test"]
-            reals = {k: v["fraction_predicted_fake"] for k, v in test_eval.get("per_source", {}).items()
-                     if k not in GENERATORS and k not in ("fake",)}
-            worst = max(reals.items(), key=lambda kv: kv[1]) if reals else ("n/a", float("nan"))
+            worst_real = worst_sources(test_eval.get("per_source", {}))[1]
             lines.append(f"| {generator} | {fmt(held.get('roc_auc'))} | {fmt(heldout.get('recall'))} | "
-                         f"{fmt(test_eval.get('roc_auc'))} | {worst[0]} {fmt(worst[1])} |")
+                         f"{fmt(test_eval.get('roc_auc'))} | {worst_real} |")
         lines += ["", "![LOGO](images/logo_detection.png)", ""]
 
     if native:
@@ -369,13 +377,9 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
                   "| test images | AUROC | balanced acc. | worst generator detected | worst real source called fake |",
                   "|---|---|---|---|---|"]
         for condition, record in native.items():
-            per_source = record.get("per_source", {})
-            fakes = {k: v["fraction_predicted_fake"] for k, v in per_source.items() if k in GENERATORS}
-            reals = {k: v["fraction_predicted_fake"] for k, v in per_source.items() if k not in GENERATORS}
-            worst_fake = min(fakes.items(), key=lambda kv: kv[1]) if fakes else ("n/a", float("nan"))
-            worst_real = max(reals.items(), key=lambda kv: kv[1]) if reals else ("n/a", float("nan"))
+            worst_fake, worst_real = worst_sources(record.get("per_source", {}))
             lines.append(f"| {condition} | {fmt(record.get('roc_auc'))} | {fmt(record.get('balanced_accuracy'))} | "
-                         f"{worst_fake[0]} {fmt(worst_fake[1])} | {worst_real[0]} {fmt(worst_real[1])} |")
+                         f"{worst_fake} | {worst_real} |")
         lines += ["", "Fraction called fake per source:", "",
                   "| test images | " + " | ".join(sorted(next(iter(native.values())).get("per_source", {}))) + " |",
                   "|---|" + "---|" * len(next(iter(native.values())).get("per_source", {}))]
