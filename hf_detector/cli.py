@@ -12,6 +12,18 @@ from collections.abc import Sequence
 SUBCOMMANDS_HELP = "train | evaluate | predict | push | push-space"
 
 
+def _pixels(check: str):
+    """argparse type running the processor's own check (`processing.<check>`): a bad value is a usage error."""
+    def parse(text: str) -> int:
+        from . import processing
+
+        try:
+            return getattr(processing, check)(int(text))
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse
+
+
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None,
                         help="checkpoint directory or Hub repo id (default: the bundled model)")
@@ -21,10 +33,10 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["auto", "pytorch", "onnx"], default="auto",
                         help="auto (default): ONNX Runtime when installed: same predictions, faster "
                              "(docs/performance.md); pytorch: plain eager fp32 PyTorch")
-    parser.add_argument("--face-detect-size", type=int, default=None, metavar="PIXELS",
+    parser.add_argument("--face-detect-size", type=_pixels("checked_detect_size"), default=None, metavar="PIXELS",
                         help="longest side the face detector searches (default: the model's, 640). Smaller "
                              "shifts crops slightly and, with the coarse-first search, saves little (docs/performance.md)")
-    parser.add_argument("--max-short-side", type=int, default=None, metavar="PIXELS",
+    parser.add_argument("--max-short-side", type=_pixels("checked_short_side"), default=None, metavar="PIXELS",
                         help="downscale inputs whose shorter side is longer (default: the model's, 256 = the "
                              "resolution it was trained at; 0 = keep native resolution)")
 

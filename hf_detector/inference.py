@@ -147,11 +147,11 @@ class Detector:
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ModelLoadError(f"cannot load model from {path}: {first}") from None
-        if face_detect_size is not None and hasattr(processor, "face_detect_size"):
-            processor.face_detect_size = int(face_detect_size)
-        if max_short_side is not None and hasattr(processor, "max_short_side"):
-            from .processing import checked_short_side
+        from .processing import checked_detect_size, checked_short_side
 
+        if face_detect_size is not None and hasattr(processor, "face_detect_size"):
+            processor.face_detect_size = checked_detect_size(face_detect_size)
+        if max_short_side is not None and hasattr(processor, "max_short_side"):
             processor.max_short_side = checked_short_side(max_short_side)
         return cls(network, processor, name=str(model or path), threshold=threshold, backend=backend)
 

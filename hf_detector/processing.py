@@ -49,6 +49,14 @@ def shared_face_detector(backend: str | None = None):
         return _detectors[backend]
 
 
+def checked_detect_size(value: int) -> int:
+    """A valid `face_detect_size`: the longest side MTCNN searches, at least 32 pixels."""
+    pixels = int(value)
+    if pixels < 32:
+        raise ValueError(f"face_detect_size must be >= 32 pixels, got {value}")
+    return pixels
+
+
 def checked_short_side(value: int | None) -> int:
     """A valid `max_short_side`: 0 (None) = native resolution, else at least 32 pixels."""
     pixels = int(value or 0)
@@ -90,9 +98,7 @@ class FaceImageProcessor(BaseImageProcessor):
         self.crop_size = int(crop_size)
         # Longest side of the copy MTCNN searches (the crop is cut from full resolution). Smaller is
         # faster but moves landmarks by a pixel or two: see docs/performance.md before lowering it.
-        self.face_detect_size = int(face_detect_size)
-        if self.face_detect_size < 32:
-            raise ValueError(f"face_detect_size must be >= 32 pixels, got {face_detect_size}")
+        self.face_detect_size = checked_detect_size(face_detect_size)
         # Inputs whose shorter side is longer than this are reduced to it before the face stage (0 =
         # never), then re-encoded as JPEG of this quality (0 = not): how every training image of
         # ../shared/data/faces was made. A native-resolution photo otherwise reaches the model with detail

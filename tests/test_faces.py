@@ -225,3 +225,29 @@ def test_native_resolution_is_capped_like_the_training_images() -> None:
     native = FaceImageProcessor(max_short_side=0).crop(big)
     assert same < 0.03
     assert same < np.abs(_as_float(native.image) - _as_float(small.image)).mean()
+
+
+@pytest.mark.parametrize("flag,value", [("--max-short-side", "8"), ("--max-short-side", "-3"),
+                                        ("--face-detect-size", "8"), ("--max-short-side", "x")])
+def test_bad_resolution_flags_are_one_line_usage_errors(flag: str, value: str, capsys) -> None:
+    """The processor's own checks run when the flag is parsed: a usage line, not a traceback or a silent
+    setting the processor itself would refuse."""
+    from hf_detector.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["predict", "photo.jpg", flag, value])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("hf-detector predict: error: argument " + flag) and "Traceback" not in error
+    assert build_parser().parse_args(["predict", "photo.jpg", "--max-short-side", "0"]).max_short_side == 0
+
+
+def test_detector_overrides_use_the_processor_checks() -> None:
+    from hf_detector.inference import Detector
+
+    model = Path(__file__).resolve().parents[1] / "checkpoints" / "default"
+    if not (model / "config.json").exists():
+        pytest.skip("no bundled model")
+    for options in ({"max_short_side": 8}, {"face_detect_size": 8}):
+        with pytest.raises(ValueError, match=">= 32 pixels"):
+            Detector.from_pretrained(str(model), backend="pytorch", **options)
