@@ -49,6 +49,8 @@ class ModelArguments:
     depth_multiplier: float = field(default=1.0, metadata={"help": "MobileNetV2 width (1.0 or 0.35)"})
     dropout: float | None = field(default=None, metadata={"help": "classifier dropout (model default if unset)"})
     freeze_backbone: bool = field(default=False, metadata={"help": "train the classifier head only"})
+    channels_last: bool = field(default=True, metadata={
+        "help": "train in channels-last memory layout (convolutions ~1.5x faster on CPU); same saved weights"})
 
 
 @dataclass
@@ -406,6 +408,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         name=model_args.model, image_size=model_args.image_size, pretrained=model_args.pretrained,
         model_name_or_path=model_args.model_name_or_path, revision=model_args.model_revision,
         depth_multiplier=model_args.depth_multiplier, dropout=model_args.dropout))
+    if model_args.channels_last:  # inputs stay NCHW: the convolutions follow the weights' layout
+        model = model.to(memory_format=torch.channels_last)
     if model_args.freeze_backbone:
         for name, parameter in model.named_parameters():
             parameter.requires_grad = name.startswith("classifier")

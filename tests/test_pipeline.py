@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -205,3 +206,28 @@ def test_corrupt_training_images_are_skipped_and_counted(tmp_path: Path, caplog)
     assert "skipping 2 unreadable images" in caplog.text
     counted = sum(sum(split.values()) for split in record["training"]["crop_methods"].values())
     assert counted == 22
+
+
+
+@pytest.mark.parametrize("architecture", ["mobilenet_v2_0.35", "resnet-18"])
+def test_channels_last_is_a_memory_layout_only(architecture: str) -> None:
+    """Training runs channels-last by default (faster CPU convolutions): same loss and gradients as the
+    standard layout (the checkpoints it saves are read by every test that loads trained_tiny_model)."""
+    # float64: in float32 the summation order alone moves small-batch gradients by up to ~1e-3
+    pixels = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    labels = torch.arange(8) % 2
+    torch.manual_seed(0)
+    standard = create_model(architecture, image_size=32).train().double()
+    fast = copy.deepcopy(standard).to(memory_format=torch.channels_last)
+    losses = []
+    for model in (standard, fast):
+        torch.manual_seed(1)  # the same dropout mask in both
+        loss = model(pixel_values=pixels, labels=labels).loss
+        loss.backward()
+        losses.append(loss.detach())
+    assert torch.allclose(losses[0], losses[1], rtol=1e-10)
+    grads = dict(fast.named_parameters())
+    scale = torch.cat([p.grad.flatten() for p in standard.parameters()]).norm()  # some gradients are ~0
+    for name, parameter in standard.named_parameters():
+        difference = (parameter.grad - grads[name].grad).norm() / (parameter.grad.norm() + 1e-4 * scale)
+        assert difference < 1e-8, (name, float(difference))
