@@ -51,6 +51,9 @@ class ModelArguments:
     freeze_backbone: bool = field(default=False, metadata={"help": "train the classifier head only"})
     channels_last: bool = field(default=True, metadata={
         "help": "train in channels-last memory layout (convolutions ~1.5x faster on CPU); same saved weights"})
+    soup_with: str = field(default="", metadata={
+        "help": "comma-separated checkpoints of the same architecture (runs with other seeds) whose weights are "
+                "averaged with this run's before calibration: a model soup (hf_detector/soup.py)"})
 
 
 @dataclass
@@ -408,6 +411,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         name=model_args.model, image_size=model_args.image_size, pretrained=model_args.pretrained,
         model_name_or_path=model_args.model_name_or_path, revision=model_args.model_revision,
         depth_multiplier=model_args.depth_multiplier, dropout=model_args.dropout))
+    soup = [p.strip() for p in model_args.soup_with.split(",") if p.strip()]
+    if soup:
+        from .soup import SoupError, check_ingredients
+
+        try:
+            check_ingredients(model, soup)
+        except SoupError as error:
+            raise SystemExit(f"error: {error}") from None
     if model_args.channels_last:  # inputs stay NCHW: the convolutions follow the weights' layout
         model = model.to(memory_format=torch.channels_last)
     if model_args.freeze_backbone:
@@ -444,6 +455,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)
         trainer.save_state()
+
+    # 4b. Model soup: average with the other seeds' runs (each un-calibrated first), then calibrate the soup.
+    if soup:
+        from .soup import average_into
+
+        average_into(trainer.model, soup)
+        logger.info("model soup: averaged with %s", ", ".join(soup))
 
     # 5. Calibrate on validation: temperature (baked into the head) and decision threshold.
     threshold, temperature = 0.5, 1.0
@@ -506,7 +524,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "holdout": holdout, "face_crop": data_args.face_crop, "face_align": data_args.face_align,
             "augment": asdict(augmentation_config), "kalman": data_args.kalman,
             "class_weights": data_args.class_weights, "source_balance": data_args.source_balance,
-            "freeze_backbone": model_args.freeze_backbone,
+            "freeze_backbone": model_args.freeze_backbone, "soup_with": soup,
             "crop_methods": crop_methods,
         },
         "evaluations": evaluations,
