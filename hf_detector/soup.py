@@ -73,3 +73,20 @@ def average_into(model: torch.nn.Module, ingredients: Sequence[str | Path]) -> N
     count = 1 + len(ingredients)
     model.load_state_dict({name: (total[name] / count).to(own[name].dtype) if name in total else own[name]
                            for name in own})
+
+
+def soup(checkpoints: Sequence[str | Path]) -> torch.nn.Module:
+    """The uniform soup of whole checkpoints: uncalibrated (temperature 1, no stored threshold), eval mode."""
+    from .inference import load_classifier
+
+    if not checkpoints:
+        raise SoupError("a soup needs at least one checkpoint")
+    first, *rest = checkpoints
+    if not (Path(first) / "config.json").is_file():
+        raise SoupError(f"soup ingredient {first}: not a checkpoint (config.json + model.safetensors)")
+    model = load_classifier(Path(first))
+    model.load_state_dict(uncalibrated_state(first))
+    average_into(model, rest)
+    model.config.detector_temperature = 1.0
+    model.config.detector_threshold = None
+    return model.eval()

@@ -40,6 +40,9 @@ GENERATORS = ("sdfd", "omi", "sg3pool")
 # Native-resolution check: the dev set is <= 256 px, so a model is trained on a copy reduced to <= 128 px
 # and then scored on the 256 px originals, which are "native resolution" for it (2x the pixels).
 NATIVE_SIDE = 128
+# Run-to-run spread: the default recipe, full length, with other seeds than the bundled model's (42).
+SEEDS = (7, 1234)
+DEFAULT_EPOCHS = float(json.loads(DEFAULT_CONFIG.read_text())["num_train_epochs"])
 
 
 @dataclass
@@ -72,6 +75,8 @@ EXPERIMENTS = [
     Experiment(f"native_short{NATIVE_SIDE}", "native",
                f"default recipe on a copy of the dev set reduced to <= {NATIVE_SIDE} px",
                {"max_short_side": NATIVE_SIDE}, epochs=2, max_train_samples=2500, reduce_to=NATIVE_SIDE),
+    *[Experiment(f"seed_{seed}", "seeds", f"default recipe, full length, seed {seed}", {"seed": seed},
+                 epochs=DEFAULT_EPOCHS, max_train_samples=None) for seed in SEEDS],
     Experiment("ablation_baseline", "ablation", "default recipe (reference for the ablations)", {}),
     Experiment("ablation_no_face_crop", "ablation", "default recipe without face crop (centre crop)",
                {"face_crop": False}),
@@ -170,15 +175,15 @@ def train_experiment(experiment: Experiment, epochs: float | None, force: bool, 
     return json.loads((out / "metrics.json").read_text())
 
 
-def test_split_files(data: str) -> tuple[list[str], list[int], list[str]]:
-    """The in-distribution test split, exactly as training made it (same seed and fractions)."""
+def test_split_files(data: str, split: str = "test") -> tuple[list[str], list[int], list[str]]:
+    """The in-distribution test split (or another), exactly as training made it (same seed and fractions)."""
     from datasets import Image as ImageFeature
 
     config = base_arguments()
     dataset = load_faces(data).cast_column("image", ImageFeature(decode=False))
     spec = SplitSpec(config.get("validation_fraction", 0.15), config.get("test_fraction", 0.15),
                      config.get("split_seed", 42))
-    test = split_faces(dataset, spec)["test"]
+    test = split_faces(dataset, spec)[split]
     return [row["path"] for row in test["image"]], list(test["label"]), list(test["source"])
 
 
@@ -210,7 +215,8 @@ def metric_row(name: str, record: dict, extra: list[str] | None = None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "faces"))
-    parser.add_argument("--only", choices=["logo", "comparison", "ablation", "native", "default"], default=None)
+    parser.add_argument("--only", choices=["logo", "comparison", "ablation", "native", "seeds", "default"],
+                        default=None)
     parser.add_argument("--epochs", type=float, default=None, help="override epochs of the non-default runs")
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--no-train", action="store_true",
@@ -288,7 +294,8 @@ def main() -> int:
                  "fraction detected")
 
     native = native_resolution(results, args.data, paths, labels, sources)
-    write_results(default_metrics, robustness, results, latencies, logo, native)
+    seeds = seed_spread(default_metrics, results, args.data)
+    write_results(default_metrics, robustness, results, latencies, logo, native, seeds)
     update_default_card(default_metrics, robustness, logo)
     print(f"[report] wrote {DOCS / 'results.md'}")
     return 0
@@ -316,6 +323,31 @@ def native_resolution(results: dict, data: str, paths: list[str], labels: list[i
     return rows
 
 
+def seed_spread(default: dict, results: dict, data: str) -> dict:
+    """The default recipe's test scores over seeds, and the soup of those runs (weights averaged, threshold
+    chosen on validation like the Trainer does)."""
+    runs = {"bundled (seed 42)": default, **{f"seed {s}": results[f"seed_{s}"] for s in SEEDS
+                                             if f"seed_{s}" in results}}
+    rows = {name: run["evaluations"]["in-distribution test"] for name, run in runs.items()}
+    if len(rows) == 1 + len(SEEDS):
+        import shutil
+
+        from hf_detector.metrics import choose_threshold
+        from hf_detector.soup import soup
+
+        print("[report] seed soup")
+        out = RUNS / "soup_seeds"
+        soup([DEFAULT_CHECKPOINT, *[RUNS / f"seed_{s}" for s in SEEDS]]).save_pretrained(out)
+        shutil.copyfile(DEFAULT_CHECKPOINT / "preprocessor_config.json", out / "preprocessor_config.json")
+        detector = Detector.from_pretrained(str(out))
+        validation = evaluate_items(detector, *test_split_files(data, "validation"), progress=False)
+        detector.threshold = choose_threshold(*validation.pop("_scores"))
+        record = evaluate_items(detector, *test_split_files(data), progress=False)
+        record.pop("_scores")
+        rows[f"soup of the {len(rows)} runs above"] = record
+    return rows
+
+
 def worst_sources(per_source: dict) -> tuple[str, str]:
     """("name rate" of the generator detected least, of the real source called fake most) in a per-source table."""
     called_fake = {k: v["fraction_predicted_fake"] for k, v in per_source.items() if k != "fake"}
@@ -327,7 +359,7 @@ def worst_sources(per_source: dict) -> tuple[str, str]:
 
 
 def write_results(default: dict, robustness: dict, results: dict, latencies: dict, logo: dict,
-                  native: dict) -> None:
+                  native: dict, seeds: dict) -> None:
     lines = ["# Results", "",
              "Regenerated by `make report` (scripts/report.py) from main; every number below is computed by",
              "that command on the development set `../shared/data/faces` (seeded split stratified by source,",
@@ -348,6 +380,23 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
         lines.append(f"| {name} | {row['n']} | {fmt(row['accuracy'])} | {fmt(row['fraction_predicted_fake'])} |")
     lines += ["", "![confusion matrix](images/confusion_matrix.png) ![ROC](images/roc.png) ![PR](images/pr.png)",
               "", "![training curves](images/training_curves.png) ![reliability](images/reliability.png)", ""]
+
+    if len(seeds) > 1:
+        singles = [r["roc_auc"] for name, r in seeds.items() if not name.startswith("soup")]
+        lines += ["## Run-to-run spread", "",
+                  "The default recipe run again, full length, with other seeds (initialisation of the head, data "
+                  "order, augmentation; the split is the same). The bundled run predates the channels-last training "
+                  "layout, the others use it (the same gradients, rounding aside). The soup averages the weights of "
+                  "the runs (`hf_detector/soup.py`, `--soup_with`), at no inference cost; its threshold is chosen on "
+                  "validation as the Trainer's is. Differences smaller than the spread of the single runs are noise.",
+                  "", "| run | AUROC | balanced acc. | F1 | worst generator detected | worst real source called fake |",
+                  "|---|---|---|---|---|---|"]
+        for name, record in seeds.items():
+            worst_fake, worst_real = worst_sources(record.get("per_source", {}))
+            lines.append(f"| {name} | {fmt(record.get('roc_auc'))} | {fmt(record.get('balanced_accuracy'))} | "
+                         f"{fmt(record.get('f1'))} | {worst_fake} | {worst_real} |")
+        lines += ["", f"Single runs: AUROC mean {np.mean(singles):.3f}, standard deviation {np.std(singles, ddof=1):.3f} "
+                  f"over {len(singles)} seeds.", ""]
 
     if logo:
         lines += ["## Leave-one-generator-out", "",

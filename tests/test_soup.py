@@ -87,3 +87,18 @@ def test_training_soup_runs_and_bad_ingredient_fails_before_training(trained_tin
         train_main(tiny_training_argv(data, tmp_path / "bad", max_steps=2,
                                       extra=["--soup_with", str(tmp_path / "nowhere")]))
     assert not (tmp_path / "bad" / "model.safetensors").exists()
+
+
+def test_soup_of_checkpoints_is_uncalibrated_mean(tmp_path: Path) -> None:
+    from hf_detector.soup import soup
+
+    first, second = _pair()
+    _save_calibrated(first, tmp_path / "a", temperature=0.8)
+    _save_calibrated(second, tmp_path / "b", temperature=1.7)
+    mixed = soup([tmp_path / "a", tmp_path / "b"])
+    assert not mixed.training and mixed.config.detector_temperature == 1.0
+    name = "classifier.weight"
+    expected = (first.state_dict()[name] + second.state_dict()[name]) / 2
+    assert torch.allclose(mixed.state_dict()[name], expected, atol=1e-6)
+    with pytest.raises(SoupError, match="not a checkpoint"):
+        soup([tmp_path / "nothing"])
