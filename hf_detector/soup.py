@@ -1,8 +1,8 @@
 """Model soup: the uniform average of the weights of runs that differ only in their seed.
 
 Runs fine-tuned from the same ImageNet weights stay in one basin of the loss, so their average is itself a
-good model (Wortsman et al., 2022, "Model soups"); on this data it beat both of its ingredients at no
-inference cost (docs/results.md). Checkpoints store a temperature baked into the classifier (training.py,
+good model (Wortsman et al., 2022, "Model soups"), at no inference cost. Whether it beats its ingredients on
+this data is measured, not assumed: docs/results.md, "Run-to-run spread". Checkpoints store a temperature baked into the classifier (training.py,
 calibration), so each ingredient's head is first brought back to raw logits; the soup is calibrated anew.
 """
 
