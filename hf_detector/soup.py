@@ -2,13 +2,13 @@
 
 Runs fine-tuned from the same ImageNet weights stay in one basin of the loss, so their average is itself a
 good model (Wortsman et al., 2022, "Model soups"), at no inference cost. Whether it beats its ingredients on
-this data is measured, not assumed: docs/results.md, "Run-to-run spread". Checkpoints store a temperature baked into the classifier (training.py,
-calibration), so each ingredient's head is first brought back to raw logits; the soup is calibrated anew.
+this data is measured, not assumed: docs/results.md, "Run-to-run spread". Checkpoints store a temperature
+baked into the classifier (training.py, calibration), so each ingredient's head is first brought back to raw
+logits; the soup is calibrated anew.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,22 +19,22 @@ class SoupError(ValueError):
     """An ingredient that cannot be averaged with this model; the message is one line."""
 
 
-def uncalibrated_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's weights with its baked-in temperature undone (raw logits, as training left them)."""
+def uncalibrated_model(path: str | Path) -> torch.nn.Module:
+    """A checkpoint's classifier with its baked-in temperature undone (raw logits, as training left them)."""
     from .inference import load_classifier
+    from .training import bake_temperature
 
     root = Path(path)
     if not (root / "config.json").is_file():
-        raise SoupError(f"soup ingredient {root}: no checkpoint there (config.json missing)")
-    temperature = float(json.loads((root / "config.json").read_text()).get("detector_temperature") or 1.0)
+        raise SoupError(f"soup ingredient {root}: not a checkpoint (config.json + model.safetensors)")
     try:
         model = load_classifier(root)
     except (OSError, ValueError) as error:
         raise SoupError(f"soup ingredient {root}: {str(error).splitlines()[0]}") from None
-    from .training import bake_temperature
-
+    temperature = float(getattr(model.config, "detector_temperature", None) or 1.0)
     bake_temperature(model, 1.0 / temperature)  # dividing by 1/T multiplies the head back by T
-    return model.state_dict()
+    model.config.detector_temperature = 1.0
+    return model
 
 
 def check_ingredients(model: torch.nn.Module, ingredients: Sequence[str | Path]) -> None:
@@ -67,7 +67,7 @@ def average_into(model: torch.nn.Module, ingredients: Sequence[str | Path]) -> N
     own = model.state_dict()
     total = {name: tensor.detach().clone().float() for name, tensor in own.items() if tensor.is_floating_point()}
     for path in ingredients:
-        state = uncalibrated_state(path)
+        state = uncalibrated_model(path).state_dict()
         for name in total:
             total[name] += state[name].float()
     count = 1 + len(ingredients)
@@ -77,16 +77,10 @@ def average_into(model: torch.nn.Module, ingredients: Sequence[str | Path]) -> N
 
 def soup(checkpoints: Sequence[str | Path]) -> torch.nn.Module:
     """The uniform soup of whole checkpoints: uncalibrated (temperature 1, no stored threshold), eval mode."""
-    from .inference import load_classifier
-
     if not checkpoints:
         raise SoupError("a soup needs at least one checkpoint")
     first, *rest = checkpoints
-    if not (Path(first) / "config.json").is_file():
-        raise SoupError(f"soup ingredient {first}: not a checkpoint (config.json + model.safetensors)")
-    model = load_classifier(Path(first))
-    model.load_state_dict(uncalibrated_state(first))
+    model = uncalibrated_model(first)
     average_into(model, rest)
-    model.config.detector_temperature = 1.0
     model.config.detector_threshold = None
     return model.eval()

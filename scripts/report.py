@@ -175,16 +175,16 @@ def train_experiment(experiment: Experiment, epochs: float | None, force: bool, 
     return json.loads((out / "metrics.json").read_text())
 
 
-def test_split_files(data: str, split: str = "test") -> tuple[list[str], list[int], list[str]]:
-    """The in-distribution test split (or another), exactly as training made it (same seed and fractions)."""
+def split_files(data: str, split: str = "test") -> tuple[list[str], list[int], list[str]]:
+    """One split (default: the in-distribution test split), exactly as training made it (same seed and fractions)."""
     from datasets import Image as ImageFeature
 
     config = base_arguments()
     dataset = load_faces(data).cast_column("image", ImageFeature(decode=False))
     spec = SplitSpec(config.get("validation_fraction", 0.15), config.get("test_fraction", 0.15),
                      config.get("split_seed", 42))
-    test = split_faces(dataset, spec)[split]
-    return [row["path"] for row in test["image"]], list(test["label"]), list(test["source"])
+    part = split_faces(dataset, spec)[split]
+    return [row["path"] for row in part["image"]], list(part["label"]), list(part["source"])
 
 
 def cpu_latency_ms(model_dir: Path, image_size: int, repeats: int = 30) -> float:
@@ -237,7 +237,7 @@ def main() -> int:
 
     # In-distribution test + robustness sweep of the bundled model on the same test split.
     detector = Detector.from_pretrained(str(DEFAULT_CHECKPOINT))
-    paths, labels, sources = test_split_files(args.data)
+    paths, labels, sources = split_files(args.data)
     robustness, curves = {}, {}
     weights_digest = hashlib.sha256((DEFAULT_CHECKPOINT / "model.safetensors").read_bytes()).hexdigest()
     cache_file = RUNS / "robustness_cache.json"
@@ -294,7 +294,7 @@ def main() -> int:
                  "fraction detected")
 
     native = native_resolution(results, args.data, paths, labels, sources)
-    seeds = seed_spread(default_metrics, results, args.data)
+    seeds = seed_spread(default_metrics, results, args.data, (paths, labels, sources))
     write_results(default_metrics, robustness, results, latencies, logo, native, seeds)
     update_default_card(default_metrics, robustness, logo)
     print(f"[report] wrote {DOCS / 'results.md'}")
@@ -308,7 +308,7 @@ def native_resolution(results: dict, data: str, paths: list[str], labels: list[i
     if name not in results:
         return {}
     model = str(RUNS / name)
-    reduced = test_split_files(reduced_copy(data, NATIVE_SIDE))
+    reduced = split_files(reduced_copy(data, NATIVE_SIDE))
     assert [Path(p).name for p in reduced[0]] == [Path(p).name for p in paths], "splits differ"
     rows = {}
     for condition, (split, cap) in {
@@ -323,7 +323,7 @@ def native_resolution(results: dict, data: str, paths: list[str], labels: list[i
     return rows
 
 
-def seed_spread(default: dict, results: dict, data: str) -> dict:
+def seed_spread(default: dict, results: dict, data: str, test: tuple[list[str], list[int], list[str]]) -> dict:
     """The default recipe's test scores over seeds, and the soup of those runs (weights averaged, threshold
     chosen on validation like the Trainer does)."""
     runs = {"bundled (seed 42)": default, **{f"seed {s}": results[f"seed_{s}"] for s in SEEDS
@@ -340,9 +340,9 @@ def seed_spread(default: dict, results: dict, data: str) -> dict:
         soup([DEFAULT_CHECKPOINT, *[RUNS / f"seed_{s}" for s in SEEDS]]).save_pretrained(out)
         shutil.copyfile(DEFAULT_CHECKPOINT / "preprocessor_config.json", out / "preprocessor_config.json")
         detector = Detector.from_pretrained(str(out))
-        validation = evaluate_items(detector, *test_split_files(data, "validation"), progress=False)
+        validation = evaluate_items(detector, *split_files(data, "validation"), progress=False)
         detector.threshold = choose_threshold(*validation.pop("_scores"))
-        record = evaluate_items(detector, *test_split_files(data), progress=False)
+        record = evaluate_items(detector, *test, progress=False)
         record.pop("_scores")
         rows[f"soup of the {len(rows)} runs above"] = record
     return rows
