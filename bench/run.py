@@ -333,6 +333,54 @@ def agreement(model: Path, files: list[str], labels: list[int]) -> dict[str, Any
 SMALL_DETECT_SIZES = (160, 128)
 
 
+def face_detectors(model: Path, files: list[str], labels: list[int], reps: int) -> dict[str, Any]:
+    """The face stage with each registered detector on the fast path, same images, interleaved.
+
+    The model's own detector is the reference; another detector frames faces differently, so its labels
+    are compared to the reference's (a model must be trained with the detector it runs with).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from hf_detector.faces import FACE_DETECTORS
+    from hf_detector.images import load_image
+    from hf_detector.inference import Detector
+
+    detectors = {name: Detector.from_pretrained(str(model), backend="auto", face_detector=name)
+                 for name in FACE_DETECTORS}
+    own = next((n for n, d in detectors.items() if d.processor.face_detector == getattr(
+        Detector.from_pretrained(str(model), backend="auto").processor, "face_detector", "mtcnn")), "mtcnn")
+    out: dict[str, Any] = {"own": own, "rows": {}}
+    face: dict[str, list[float]] = {name: [] for name in detectors}
+    e2e: dict[str, list[float]] = {name: [] for name in detectors}
+    for path in files:
+        rgb = load_image(path)
+        times = interleaved({n: (lambda d=d, x=rgb: d.processor.crop(x, detector=d.face_detector))
+                             for n, d in detectors.items()}, reps=reps, warmup=0)
+        for name, values in times.items():
+            face[name] += values
+    for path in files:
+        times = interleaved({n: (lambda d=d, p=path: d.predict(p)) for n, d in detectors.items()}, reps=reps, warmup=0)
+        for name, values in times.items():
+            e2e[name] += values
+    predictions = {}
+    for name, detector in detectors.items():
+        start = time.perf_counter()
+        predictions[name] = [r.prediction for r in detector.iter_files(files, batch_size=16)]
+        ips = len(files) / (time.perf_counter() - start)
+        found = [p for p in predictions[name] if p is not None]
+        schemes = [p.faces[0].scheme if p.faces else "none" for p in found]
+        row = {"face_ms": median_ms(face[name]), "e2e_ms": median_ms(e2e[name]), "ips": ips,
+               "by": {s: schemes.count(s) / len(found) for s in sorted(set(schemes))}}
+        if len(set(labels)) == 2 and len(found) == len(files):
+            row["auroc"] = float(roc_auc_score(labels, [p.p_fake for p in found]))
+        out["rows"][name] = row
+    reference = predictions[own]
+    for name in detectors:
+        pairs = [(a, b) for a, b in zip(reference, predictions[name], strict=True) if a is not None and b is not None]
+        out["rows"][name]["label_agreement"] = float(np.mean([a.label == b.label for a, b in pairs]))
+    return out
+
+
 _CHILD = """
 import resource, sys, time
 start = time.perf_counter()
@@ -456,6 +504,37 @@ def int8_lines(int8: dict[str, Any] | str | None) -> list[str]:
             f"labels agree with fp32 on {100 * int8['agreement']:.1f} % of {int8['n']} images (required ≥ 99.5 %), "
             f"largest |Δ p(fake)| {int8['max_dp']:.2f}, AUROC {int8['auroc_int8']:.4f} vs {int8['auroc_fp32']:.4f}: "
             + ("within the accuracy bar." if ok else "fails the accuracy bar, not chosen."), ""]
+
+
+def face_detector_lines(fd: dict[str, Any] | None) -> list[str]:
+    """The face-detector comparison section (absent in runs saved before it existed)."""
+    if not fd:
+        return []
+    own = fd["own"]
+    lines = ["", "### Face detectors (fast path, same images; `--face_detector` at training time)", "",
+             f"The bundled model was trained on **{own}** crops, so its labels with that detector are the "
+             "reference; with another detector the same model sees differently framed faces. BlazeFace "
+             "(`hf_detector/blazeface.py`) sees the whole image once at 128 px; where it finds no face, MTCNN "
+             "searches (the 'found by' column).", "",
+             "| face detector | face stage | end to end | images/s (in-process) | labels equal to the reference "
+             "| AUROC | found by |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for name, row in fd["rows"].items():
+        found = ", ".join(f"{k} {100 * v:.0f} %" for k, v in row["by"].items())
+        lines.append(f"| {name}{' (the model’s own)' if name == own else ''} | {row['face_ms']:.1f} ms | "
+                     f"{row['e2e_ms']:.1f} ms | {row['ips']:.1f} | {100 * row['label_agreement']:.1f} % | "
+                     f"{row.get('auroc', float('nan')):.4f} | {found} |")
+    others = [n for n in fd["rows"] if n != own]
+    if others:
+        fastest = min(fd["rows"], key=lambda n: fd["rows"][n]["e2e_ms"])
+        lines += ["", f"End to end with {fastest}: {fd['rows'][fastest]['e2e_ms']:.1f} ms vs "
+                  f"{fd['rows'][own]['e2e_ms']:.1f} ms ({fd['rows'][own]['e2e_ms'] / fd['rows'][fastest]['e2e_ms']:.2f}x)."
+                  " A detector switch changes every crop, so it needs a model trained on its crops: "
+                  "`train/train.py train/configs/default.json --face_detector blazeface`."]
+        if own == "mtcnn":
+            lines.append("The bundled model keeps MTCNN: models trained on BlazeFace crops scored a lower "
+                         "in-distribution AUROC than the MTCNN runs (README, 'Face detectors').")
+    return lines
 
 
 def render(r: dict[str, Any]) -> str:
@@ -593,6 +672,7 @@ def render(r: dict[str, Any]) -> str:
                   "for the default path, and once the coarse levels are searched first they gain little or nothing. "
                   "A model trained with the same `face_detect_size` (a training argument) would make them "
                   "consistent."]
+    lines += face_detector_lines(r.get("face_detectors"))
     t = r["training"]
     lines += [
         "",
@@ -693,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
                           lambda: int8_candidate(model, files[:scored], labels[:scored], reps=5 if quick else 30))
     report["reference"] = step("reference models", lambda: reference_models(reps=2 if quick else 5))
     report["agreement"] = step("agreement", lambda: agreement(model, files, labels))
+    report["face_detectors"] = step("face detectors", lambda: face_detectors(model, files, labels,
+                                                                             reps=1 if quick else 2))
     cli_files = files[: 16 if quick else 96]
     report["n_cli"] = len(cli_files)
     report["cli"] = step("cli throughput", lambda: cli_throughput(model, cli_files, reps=1 if quick else 2))

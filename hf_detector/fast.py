@@ -420,3 +420,4 @@ def describe() -> dict[str, Any]:
 
         info["onnxruntime"] = onnxruntime.__version__
     return json.loads(json.dumps(info))
+

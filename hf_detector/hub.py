@@ -11,6 +11,7 @@ directory is ever modified by a push (the card is rendered in memory and uploade
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import importlib.metadata
 import importlib.util
@@ -234,13 +235,20 @@ def runtime_requirements() -> list[str]:
 
 def _vendored_face_detector() -> list[tuple[str, Path]]:
     """facenet-pytorch (MTCNN code + weights) goes into the Space as files: its metadata pins torch<2.3,
-    so `pip install -r requirements.txt` could not resolve it next to our torch (locally it is --no-deps)."""
+    so `pip install -r requirements.txt` could not resolve it next to our torch (locally it is --no-deps).
+    BlazeFace's .tflite goes at the path it has in the mediapipe wheel (a namespace folder next to app.py,
+    where `hf_detector.blazeface.model_path` finds it); the rest of mediapipe is not needed."""
+    files: list[tuple[str, Path]] = []
     spec = importlib.util.find_spec("facenet_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    root = Path(next(iter(spec.submodule_search_locations)))
-    return [(f"facenet_pytorch/{p.relative_to(root).as_posix()}", p) for p in sorted(root.rglob("*"))
-            if p.is_file() and p.suffix in (".py", ".pt") and "__pycache__" not in p.parts]
+    if spec is not None and spec.submodule_search_locations:
+        root = Path(next(iter(spec.submodule_search_locations)))
+        files += [(f"facenet_pytorch/{p.relative_to(root).as_posix()}", p) for p in sorted(root.rglob("*"))
+                  if p.is_file() and p.suffix in (".py", ".pt") and "__pycache__" not in p.parts]
+    from .blazeface import MODEL_FILE, WeightsMissing, model_path
+
+    with contextlib.suppress(WeightsMissing):
+        files.append((f"mediapipe/{MODEL_FILE}", model_path()))
+    return files
 
 
 def _pyproject_dependencies() -> list[str]:

@@ -121,7 +121,7 @@ class Detector:
         if hasattr(processor, "crop"):
             from .processing import shared_face_detector
 
-            self.face_detector = shared_face_detector(self.backend)
+            self.face_detector = shared_face_detector(self.backend, getattr(processor, "face_detector", "mtcnn"))
 
     @staticmethod
     def _fake_index(config: Any) -> int:
@@ -133,10 +133,13 @@ class Detector:
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | None = None, revision: str | None = None,
                         threshold: float | None = None, backend: str = "auto",
-                        face_detect_size: int | None = None, max_short_side: int | None = None) -> Detector:
+                        face_detect_size: int | None = None, max_short_side: int | None = None,
+                        face_detector: str | None = None) -> Detector:
         """Load a checkpoint (path or Hub id).
 
-        `face_detect_size` and `max_short_side` override the processor's detection size and resolution cap.
+        `face_detect_size`, `max_short_side` and `face_detector` override the processor's detection size,
+        resolution cap and face detector (for experiments: a model is only valid with the detector it was
+        trained with).
         """
         import hf_detector  # noqa: F401  (registers the custom Auto classes)
 
@@ -147,12 +150,14 @@ class Detector:
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ModelLoadError(f"cannot load model from {path}: {first}") from None
-        from .processing import checked_detect_size, checked_short_side
+        from .processing import checked_detect_size, checked_face_detector, checked_short_side
 
         if face_detect_size is not None and hasattr(processor, "face_detect_size"):
             processor.face_detect_size = checked_detect_size(face_detect_size)
         if max_short_side is not None and hasattr(processor, "max_short_side"):
             processor.max_short_side = checked_short_side(max_short_side)
+        if face_detector is not None and hasattr(processor, "face_detector"):
+            processor.face_detector = checked_face_detector(face_detector)
         return cls(network, processor, name=str(model or path), threshold=threshold, backend=backend)
 
     # -- single images ---------------------------------------------------------------------------

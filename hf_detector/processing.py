@@ -30,8 +30,8 @@ _detector_lock = threading.Lock()
 _detectors: dict[str, Any] = {}
 
 
-def shared_face_detector(backend: str | None = None):
-    """One face detector per process (per backend, see hf_detector.fast): MTCNN weights load once.
+def shared_face_detector(backend: str | None = None, name: str = "mtcnn"):
+    """One face detector per process per (name, backend) (see hf_detector.faces / .fast): weights load once.
 
     backend None = "auto": ONNX Runtime when installed (same boxes within 1e-3 px), so `pipeline()`,
     training crops and `Detector` (default backend) run the same face stage.
@@ -41,12 +41,22 @@ def shared_face_detector(backend: str | None = None):
 
         backend = resolve_backend("auto")
     with _detector_lock:
-        if backend not in _detectors:
-            from .faces import FaceDetector
+        key = f"{name}:{backend}"
+        if key not in _detectors:
+            from .faces import make_face_detector
 
-            # 2 torch threads on 2 busy cores made it 10x slower
-            _detectors[backend] = FaceDetector(num_threads=1, backend=backend)
-        return _detectors[backend]
+            # 2 torch threads on 2 busy cores made MTCNN 10x slower
+            _detectors[key] = make_face_detector(name, backend=backend, num_threads=1)
+        return _detectors[key]
+
+
+def checked_face_detector(name: str) -> str:
+    """A valid `face_detector` name (see hf_detector.faces.FACE_DETECTORS)."""
+    from .faces import FACE_DETECTORS
+
+    if name not in FACE_DETECTORS:
+        raise ValueError(f"face_detector must be one of {', '.join(FACE_DETECTORS)}; got {name!r}")
+    return name
 
 
 def checked_detect_size(value: int) -> int:
@@ -77,6 +87,7 @@ class FaceImageProcessor(BaseImageProcessor):
         face_margin: float = -0.25,
         crop_size: int = 128,
         face_detect_size: int = 640,
+        face_detector: str = "mtcnn",
         max_short_side: int = 256,
         reduced_jpeg_quality: int = 95,
         size: dict[str, int] | int | None = None,
@@ -99,6 +110,9 @@ class FaceImageProcessor(BaseImageProcessor):
         # Longest side of the copy MTCNN searches (the crop is cut from full resolution). Smaller is
         # faster but moves landmarks by a pixel or two: see docs/performance.md before lowering it.
         self.face_detect_size = checked_detect_size(face_detect_size)
+        # Which face detector frames the face ("mtcnn" | "blazeface"): a checkpoint is only valid with the
+        # one it was trained with, so it is saved with it (checkpoints without the key were MTCNN ones).
+        self.face_detector = checked_face_detector(face_detector)
         # Inputs whose shorter side is longer than this are reduced to it before the face stage (0 =
         # never), then re-encoded as JPEG of this quality (0 = not): how every training image of
         # ../shared/data/faces was made. A native-resolution photo otherwise reaches the model with detail
@@ -121,14 +135,14 @@ class FaceImageProcessor(BaseImageProcessor):
     def crop(self, image: Image.Image | str | bytes, detector: Any = None):
         """Return a `faces.FaceCrop` (canonical square crop + the face found, if any).
 
-        `detector`: a `faces.FaceDetector` to use instead of the shared one (e.g. the ONNX one).
+        `detector`: a face detector to use instead of the shared one of `self.face_detector` (e.g. the ONNX one).
         """
         from .faces import FaceCrop, center_crop, crop_face
 
         rgb, factor = self.cap_resolution(load_image(image))
         if not self.do_face_crop:
             return FaceCrop(image=center_crop(rgb, self.crop_size), face=None, method="center")
-        crop = crop_face(rgb, detector or shared_face_detector(), size=self.crop_size, margin=self.face_margin,
+        crop = crop_face(rgb, detector or shared_face_detector(name=self.face_detector), size=self.crop_size, margin=self.face_margin,
                          align=self.face_align, detect_size=self.face_detect_size)
         if crop.face is not None and factor != 1.0:  # report the face in the caller's image's pixels
             crop.face = crop.face.scaled(factor)

