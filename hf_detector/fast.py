@@ -420,4 +420,3 @@ def describe() -> dict[str, Any]:
 
         info["onnxruntime"] = onnxruntime.__version__
     return json.loads(json.dumps(info))
-
