@@ -363,6 +363,13 @@ def worst_sources(per_source: dict) -> tuple[str, str]:
     return f"{worst_fake[0]} {fmt(worst_fake[1])}", f"{worst_real[0]} {fmt(worst_real[1])}"
 
 
+def run_row(name: str, record: dict) -> str:
+    """| run | AUROC | balanced acc. | F1 | worst generator detected | worst real source called fake |"""
+    worst_fake, worst_real = worst_sources(record.get("per_source", {}))
+    return (f"| {name} | {fmt(record.get('roc_auc'))} | {fmt(record.get('balanced_accuracy'))} | "
+            f"{fmt(record.get('f1'))} | {worst_fake} | {worst_real} |")
+
+
 def write_results(default: dict, robustness: dict, results: dict, latencies: dict, logo: dict,
                   native: dict, seeds: dict) -> None:
     lines = ["# Results", "",
@@ -396,10 +403,7 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
                   "validation as the Trainer's is. Differences smaller than the spread of the single runs are noise.",
                   "", "| run | AUROC | balanced acc. | F1 | worst generator detected | worst real source called fake |",
                   "|---|---|---|---|---|---|"]
-        for name, record in seeds.items():
-            worst_fake, worst_real = worst_sources(record.get("per_source", {}))
-            lines.append(f"| {name} | {fmt(record.get('roc_auc'))} | {fmt(record.get('balanced_accuracy'))} | "
-                         f"{fmt(record.get('f1'))} | {worst_fake} | {worst_real} |")
+        lines += [run_row(name, record) for name, record in seeds.items()]
         lines += ["", f"Single runs: AUROC mean {np.mean(singles):.3f}, standard deviation {np.std(singles, ddof=1):.3f} "
                   f"over {len(singles)} seeds.", ""]
 
@@ -414,10 +418,7 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
                   "of MTCNN, full length, same split. Compare with the MTCNN runs of the run-to-run spread above.", "",
                   "| BlazeFace run | AUROC | balanced acc. | F1 | worst generator detected | worst real source called fake |",
                   "|---|---|---|---|---|---|"]
-        for name, record in detector_runs.items():
-            worst_fake, worst_real = worst_sources(record.get("per_source", {}))
-            lines.append(f"| {name} | {fmt(record.get('roc_auc'))} | {fmt(record.get('balanced_accuracy'))} | "
-                         f"{fmt(record.get('f1'))} | {worst_fake} | {worst_real} |")
+        lines += [run_row(name, record) for name, record in detector_runs.items()]
         lines += ["", f"AUROC mean: BlazeFace {np.mean(blaze):.3f} over {len(blaze)} runs, MTCNN {np.mean(mtcnn):.3f} "
                   f"over {len(mtcnn)} runs. The bundled model uses "
                   f"{json.loads(DEFAULT_CONFIG.read_text()).get('face_detector', 'mtcnn')}.", ""]

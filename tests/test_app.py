@@ -96,15 +96,6 @@ def launch_app(checkpoint: Path) -> Server:
 
 
 @pytest.fixture(scope="module")
-def one_thread() -> Iterator[None]:
-    """Two shared cores: one intra-op thread per forward is ~10x faster than oversubscribing."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> Path:
     return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-app-model"))
 

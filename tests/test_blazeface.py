@@ -23,12 +23,7 @@ except B.WeightsMissing:
 needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason="pip install --no-deps mediapipe==0.10.14")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # MTCNN is ~10x slower with 2 threads here
 
 
 def _face_photo() -> Image.Image:

@@ -15,15 +15,7 @@ FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fa
 CANDIDATES = ["real/ffhq-wfir_0001.jpg", "fake/omi_0001.jpg", "fake/sg3pool_0001.jpg"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """MTCNN is ~10x slower with 2 threads on a shared 2-core machine; restore afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # MTCNN is ~10x slower with 2 threads here
 
 
 @pytest.fixture(scope="module")

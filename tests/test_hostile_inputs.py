@@ -206,14 +206,6 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_hostile_files(tmp_path_factory.mktemp("hostile"))
 
 
-@pytest.fixture(scope="module")
-def one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # two busy cores: one intra-op thread is much faster
-    yield None
-    torch.set_num_threads(before)
-
-
 def assert_one_line_error(message: str, path: Path, expect: str) -> None:
     assert "\n" not in message and "Traceback" not in message, message
     assert str(path) in message, message  # names the file
