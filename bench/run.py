@@ -532,8 +532,9 @@ def face_detector_lines(fd: dict[str, Any] | None) -> list[str]:
                   " A detector switch changes every crop, so it needs a model trained on its crops: "
                   "`train/train.py train/configs/default.json --face_detector blazeface`."]
         if own == "mtcnn":
-            lines.append("The bundled model keeps MTCNN: models trained on BlazeFace crops scored a lower "
-                         "in-distribution AUROC than the MTCNN runs (README, 'Face detectors').")
+            lines.append("The bundled model keeps MTCNN: models trained on BlazeFace crops score a lower "
+                         "in-distribution AUROC than the MTCNN runs (docs/results.md, 'Face detector'), more than "
+                         "the 0.005 an inference speed-up may cost here.")
     return lines
 
 
