@@ -719,6 +719,10 @@ def render(r: dict[str, Any]) -> str:
         f"- ≥ 150 images/s folder throughput on 2 cores: **{ips:.1f} images/s**: {'met' if ips >= 150 else 'not met'}"
         " (bounded by face detection)",
     ]
+    blaze = (r.get("face_detectors") or {}).get("rows", {}).get("blazeface")
+    if blaze and (r.get("face_detectors") or {}).get("own") != "blazeface":
+        lines.append(f"- with the BlazeFace face stage instead (not the default, see above): {blaze['e2e_ms']:.1f} ms "
+                     f"end to end, {blaze['ips']:.1f} images/s in-process, same run")
     if vit:
         lines.append(f"- ≥ 15x faster than ViT-base (our end to end vs its forward): **{vit / e2e_fast:.1f}x**: "
                      f"{'met' if vit / e2e_fast >= 15 else 'not met'} in this run (ViT's eager time is subject to "
