@@ -278,12 +278,30 @@ class BlazeFace:
         self.backend = backend
         self.session = None
         if backend == "onnx":
-            from .fast import _load_session
+            self.session = self._checked_session()
 
-            self.session = _load_session(
-                self.network, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), "blazeface", "x",
-                ["regressors", "classificators"], {}, threads=1,
-            )
+    def _checked_session(self) -> Any:
+        """The exported network on ONNX Runtime if it matches eager PyTorch on a random input, else None
+        (eager PyTorch then runs, with a warning: slower, never wrong)."""
+        import logging
+
+        from .fast import EXPORT_TOLERANCE, _load_session
+
+        try:
+            session = _load_session(self.network, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), "blazeface", "x",
+                                    ["regressors", "classificators"], {}, threads=1)
+            probe = np.random.default_rng(0).uniform(-1, 1, (1, 3, INPUT_SIZE, INPUT_SIZE)).astype(np.float32)
+            with torch.inference_mode():
+                expected = self.network(torch.from_numpy(probe))
+            got = session.run(None, {"x": probe})
+            difference = max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected, strict=True))
+            if not np.isfinite(difference) or difference > EXPORT_TOLERANCE * 10:  # regressors are in pixels
+                raise ValueError(f"export differs from PyTorch by {difference:.2e}")
+            return session
+        except Exception as error:  # noqa: BLE001 - any export/runtime failure means: run eager
+            logging.getLogger(__name__).warning("BlazeFace on ONNX Runtime unavailable (%s): using PyTorch",
+                                                str(error).splitlines()[0] if str(error) else type(error).__name__)
+            return None
 
     def run(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(1, 3, 128, 128) float32 in [-1, 1] -> raw (regressors, logits)."""

@@ -133,6 +133,19 @@ def test_onnx_backend_gives_the_same_detections():
     np.testing.assert_allclose(eager, fast, atol=1e-3)
 
 
+@needs_weights
+def test_a_failed_export_falls_back_to_pytorch(monkeypatch, caplog):
+    from hf_detector import fast
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no exporter here")
+
+    monkeypatch.setattr(fast, "_load_session", broken)
+    detector = B.BlazeFace("onnx")
+    assert detector.session is None and "using PyTorch" in caplog.text
+    assert len(detector.detect(np.zeros((64, 64, 3), np.uint8))) == 0
+
+
 # -- the detector ------------------------------------------------------------------------------------
 
 
