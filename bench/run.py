@@ -492,6 +492,15 @@ def app_load(model: Path, quick: bool) -> dict[str, Any] | str:
 
 
 # -- report -----------------------------------------------------------------------------------------
+def bf16_verdict(row: dict | None, eager_ms: float, onnx_ms: float, isa: str) -> str:
+    """Why bf16 autocast is not the fast path, from this run's own measurement (the CPU changes between runs)."""
+    if row is None:
+        return "bf16 autocast (not measured)"
+    hw = "this CPU has AMX bf16" if "amx_bf16" in isa else "no AMX bf16 on this CPU"
+    return (f"bf16 autocast ({hw}; {eager_ms / row['b1']:.2f}x eager at batch 1 vs {eager_ms / onnx_ms:.2f}x for "
+            f"ONNX Runtime fp32, and logits move by up to {row['maxdiff_b1']:.1e})")
+
+
 def int8_lines(int8: dict[str, Any] | str | None) -> list[str]:
     if int8 is None:
         return []
@@ -598,7 +607,7 @@ def render(r: dict[str, Any]) -> str:
                      f"{max(row['maxdiff_b1'], row.get('maxdiff_b32', 0.0)):.1e} |")
     lines += [
         "",
-        "Not chosen: bf16 autocast (no AMX/AVX-512-bf16 on this CPU: far slower, and logits move by ~1e-2); "
+        "Not chosen: " + bf16_verdict(fwd.get("bf16 autocast"), f_plain, best_onnx, m["isa"]) + "; "
         "channels_last (a modest gain, far behind ONNX Runtime); int8 (below). Not measured: torch.compile "
         "(compile cost in every fresh process, and it could only trim a forward that is ~20 % of end-to-end "
         "time). ONNX Runtime's thread count follows "
