@@ -88,6 +88,9 @@ class DataArguments:
     aug_blur: bool = field(default=True)
     aug_rescale: bool = field(default=True)
     aug_colour: bool = field(default=True)
+    aug_degrade_probability: float = field(default=0.5, metadata={
+        "help": "probability of each quality degradation (rescale, blur, JPEG) that is switched on: lower keeps "
+                "more clean images, higher more robustness to recompressed and resized inputs"})
     aug_fake_degrade: float = field(default=0.0, metadata={
         "help": "probability of an extra down-up rescale of FAKE images only (fakes are all sharp here)"})
     aug_real_sharpen: float = field(default=0.0, metadata={
@@ -135,6 +138,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     if data_args.data is None and not training_args.resume_from_checkpoint:
         parser.error("--data is required (an imagefolder directory or a Hub dataset id)")
+    for name in ("aug_degrade_probability", "aug_fake_degrade", "aug_real_sharpen"):
+        if not 0.0 <= getattr(data_args, name) <= 1.0:  # checked before any data is read
+            parser.error(f"--{name} must be a probability in [0, 1], got {getattr(data_args, name)}")
     # Like the example script, but with no --do_* flag at all we train, evaluate and predict (note that
     # TrainingArguments turns do_eval on by itself whenever an eval strategy is set).
     if not any(arg.split("=")[0] in ("--do_train", "--do_eval", "--do_predict") for arg in argv):
@@ -402,9 +408,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     for name, split in splits.items()}
     sources = {name: list(split["source"]) for name, split in splits.items()}
     split_labels = {name: list(split["label"]) for name, split in splits.items()}
+    degrade = data_args.aug_degrade_probability
     augmentation_config = AugmentationConfig(
         flip=data_args.aug_flip, rotate=data_args.aug_rotate, resized_crop=data_args.aug_resized_crop,
-        jpeg=data_args.aug_jpeg, blur=data_args.aug_blur, rescale=data_args.aug_rescale,
+        jpeg=degrade if data_args.aug_jpeg else 0.0, blur=degrade if data_args.aug_blur else 0.0,
+        rescale=degrade if data_args.aug_rescale else 0.0,
         colour=data_args.aug_colour, fake_degrade=data_args.aug_fake_degrade,
         real_sharpen=data_args.aug_real_sharpen) if data_args.augment else AugmentationConfig.none()
     if data_args.source_balance and "train" in splits:
