@@ -208,7 +208,6 @@ def test_corrupt_training_images_are_skipped_and_counted(tmp_path: Path, caplog)
     assert counted == 22
 
 
-
 def test_degrade_probability_reaches_the_switched_on_ops(tmp_path: Path) -> None:
     data = make_image_folder(tmp_path / "faces", per_class=8)
     record = train_main(tiny_training_argv(data, tmp_path / "run", model="custom_cnn", image_size=24, max_steps=1,
@@ -223,6 +222,7 @@ def test_out_of_range_augmentation_probability_fails_before_any_work(tmp_path: P
         train_main(tiny_training_argv(tmp_path / "missing", tmp_path / "run", extra=["--aug_degrade_probability", "1.5"]))
     assert "--aug_degrade_probability must be a probability in [0, 1], got 1.5" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
 
 @pytest.mark.parametrize("architecture", ["mobilenet_v2_0.35", "resnet-18"])
 def test_channels_last_is_a_memory_layout_only(architecture: str) -> None:
