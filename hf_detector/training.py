@@ -32,7 +32,7 @@ from .data import SplitSpec, load_faces, split_faces
 from .hub import HubError, TrainerHubMixin
 from .models import ModelSpec, available_models, create_model
 from .processing import FaceImageProcessor
-from .transforms import AugmentationConfig, build_train_augmentation
+from .transforms import AugmentationConfig, build_train_augmentation, check_probability
 from .weighting import class_weights_for, source_balanced_weights
 
 logger = logging.getLogger(__name__)
@@ -128,6 +128,23 @@ DEFAULT_TRAINING_ARGS: dict[str, Any] = {
 }
 
 
+# The DataArguments flags that are probabilities; `parse_args` range-checks them.
+_PROBABILITY_FLAGS = ("aug_degrade_probability", "aug_fake_degrade", "aug_real_sharpen")
+
+
+def augmentation_config_from(data_args: DataArguments) -> AugmentationConfig:
+    """The training augmentation the `--aug_*` flags describe (the identity with `--augment false`)."""
+    if not data_args.augment:
+        return AugmentationConfig.none()
+    degrade = data_args.aug_degrade_probability
+    return AugmentationConfig(
+        flip=data_args.aug_flip, rotate=data_args.aug_rotate, resized_crop=data_args.aug_resized_crop,
+        jpeg=degrade if data_args.aug_jpeg else 0.0, blur=degrade if data_args.aug_blur else 0.0,
+        rescale=degrade if data_args.aug_rescale else 0.0,
+        colour=data_args.aug_colour, fake_degrade=data_args.aug_fake_degrade,
+        real_sharpen=data_args.aug_real_sharpen)
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
@@ -138,9 +155,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     if data_args.data is None and not training_args.resume_from_checkpoint:
         parser.error("--data is required (an imagefolder directory or a Hub dataset id)")
-    for name in ("aug_degrade_probability", "aug_fake_degrade", "aug_real_sharpen"):
-        if not 0.0 <= getattr(data_args, name) <= 1.0:  # checked before any data is read
-            parser.error(f"--{name} must be a probability in [0, 1], got {getattr(data_args, name)}")
+    try:  # before any data is read, naming the flag rather than the config field
+        for name in _PROBABILITY_FLAGS:
+            check_probability(f"--{name}", getattr(data_args, name))
+    except ValueError as error:
+        parser.error(str(error))
     # Like the example script, but with no --do_* flag at all we train, evaluate and predict (note that
     # TrainingArguments turns do_eval on by itself whenever an eval strategy is set).
     if not any(arg.split("=")[0] in ("--do_train", "--do_eval", "--do_predict") for arg in argv):
@@ -408,13 +427,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     for name, split in splits.items()}
     sources = {name: list(split["source"]) for name, split in splits.items()}
     split_labels = {name: list(split["label"]) for name, split in splits.items()}
-    degrade = data_args.aug_degrade_probability
-    augmentation_config = AugmentationConfig(
-        flip=data_args.aug_flip, rotate=data_args.aug_rotate, resized_crop=data_args.aug_resized_crop,
-        jpeg=degrade if data_args.aug_jpeg else 0.0, blur=degrade if data_args.aug_blur else 0.0,
-        rescale=degrade if data_args.aug_rescale else 0.0,
-        colour=data_args.aug_colour, fake_degrade=data_args.aug_fake_degrade,
-        real_sharpen=data_args.aug_real_sharpen) if data_args.augment else AugmentationConfig.none()
+    augmentation_config = augmentation_config_from(data_args)
     if data_args.source_balance and "train" in splits:
         weights = source_balanced_weights(split_labels["train"], sources["train"])
         splits["train"] = splits["train"].add_column("sample_weight", weights.tolist())

@@ -186,6 +186,18 @@ _PROBABILITY_FIELDS = ("flip", "rotate", "resized_crop", "zoom_out", "colour", "
                        "fake_degrade", "real_sharpen")
 
 
+def check_probability(name: str, value: float) -> float:
+    """`value` as a float when it lies in [0, 1]; otherwise a ValueError that names `name`.
+
+    The one range rule for augmentation probabilities: the config applies it, and the training CLI applies
+    it to its flags at parse time, before any data is read, so the error names the flag the user typed.
+    """
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+    return value
+
+
 @dataclass
 class AugmentationConfig:
     """Probability of each op (a bool switch also works: True = its default probability, False = off).
@@ -223,10 +235,7 @@ class AugmentationConfig:
             value = getattr(self, name)
             if isinstance(value, bool):
                 value = defaults[name] if value else 0.0
-            value = float(value)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"AugmentationConfig.{name} must be a probability in [0, 1], got {value}")
-            setattr(self, name, value)
+            setattr(self, name, check_probability(f"AugmentationConfig.{name}", value))
 
     @classmethod
     def none(cls) -> AugmentationConfig:

@@ -194,7 +194,7 @@ def test_switches_and_bools(photo):
     assert not np.array_equal(np.asarray(augment(photo)), np.asarray(photo))
     only_flip = T.build_train_augmentation(T.AugmentationConfig.none(), flip=1.0)
     np.testing.assert_array_equal(np.asarray(only_flip(photo)), np.asarray(photo)[:, ::-1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"AugmentationConfig\.blur must be a probability in \[0, 1\], got 1\.5"):
         T.AugmentationConfig(blur=1.5)
 
 
