@@ -33,17 +33,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_app(model: str | None, port: int, timeout: float = 300.0) -> subprocess.Popen:
+def start_app(model: str | None, port: int, timeout: float = 300.0, env: dict[str, str] | None = None,
+              log: Path | None = None, new_session: bool = True) -> subprocess.Popen:
+    """`python app.py --port PORT`, returned once it answers HTTP. Used by the app tests too.
+
+    `env` adds to (or overrides) this process's environment; `log` receives the app's output, which is
+    otherwise dropped but for the stderr quoted when the app exits early. `new_session` puts the app in a
+    session of its own, so stopping it reaches its whole process group; it also gives the app its own
+    scheduler autogroup on Linux, which changes how the cores are shared with the clients (the app tests'
+    queueing assertions are calibrated in the caller's session).
+    """
     command = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--host", "127.0.0.1"]
     if model:
         command += ["--model", model]
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    environment = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    environment.pop("GRADIO_SERVER_PORT", None)  # --port decides
+    with open(log, "w") if log else open(os.devnull, "w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=out,
+                                   stderr=subprocess.STDOUT if log else subprocess.PIPE, start_new_session=False)
+
+    def output() -> str:
+        text = log.read_text() if log else (process.stderr.read().decode() if process.stderr else "")
+        return text[-3000:]
+
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"app.py exited early: {process.stderr.read().decode()[-800:] if process.stderr else ''}")
+            raise RuntimeError(f"app.py exited early:\n{output()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5):
                 return process
@@ -54,13 +70,23 @@ def start_app(model: str | None, port: int, timeout: float = 300.0) -> subproces
 
 
 def stop_app(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # the group we started (start_new_session), nothing else
+    """SIGTERM, then SIGKILL after 20 s: to the app's process group when it leads one, else to the app alone."""
+    try:
+        if process.poll() is not None:
+            return
+        if os.getpgid(process.pid) == process.pid:  # started with new_session: the group is ours alone
+            def send(sig: int) -> None:
+                os.killpg(process.pid, sig)
+        else:
+            send = process.send_signal
+        send(signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            send(signal.SIGKILL)
             process.wait()
+    except ProcessLookupError:  # it exited in between
+        process.wait()
 
 
 def percentile(values: list[float], q: float) -> float:

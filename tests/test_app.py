@@ -11,10 +11,7 @@ import csv
 import importlib.util
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,10 +43,17 @@ def load_app() -> ModuleType:
     return module
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _load_server_helpers() -> ModuleType:
+    """bench/load_app.py: starting `python app.py` and stopping it, shared by the benchmark and these tests."""
+    spec = importlib.util.spec_from_file_location("bench_load_app", ROOT / "bench" / "load_app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SERVER = _load_server_helpers()
+free_port, start_app, stop_app = SERVER.free_port, SERVER.start_app, SERVER.stop_app
 
 
 def make_tiny_checkpoint(out: Path, steps: int = 6) -> Path:
@@ -343,33 +347,16 @@ def test_python_app_py_serves_model_id_on_port(tiny_checkpoint: Path) -> None:
     from gradio_client import Client, handle_file
 
     port = free_port()
-    env = {**os.environ, "MODEL_ID": str(tiny_checkpoint), "OMP_NUM_THREADS": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    env.pop("GRADIO_SERVER_PORT", None)
-    process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = start_app(None, port, env={"MODEL_ID": str(tiny_checkpoint), "OMP_NUM_THREADS": "1",
+                                         "HF_HUB_OFFLINE": "1"},
+                        new_session=False)
     try:
-        deadline = time.monotonic() + 300  # a cold start on two busy shared cores can take minutes
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"app.py exited early:\n{process.stdout.read() if process.stdout else ''}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("app.py did not start listening within 300 s")
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         label, verdict, *_ = client.predict(handle_file(str(REAL_EXAMPLE)), api_name="/classify")
         _label_ok(label)
         assert VERDICT_RE.match(verdict)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_app(process)
 
 
 def test_missing_model_is_a_clear_exit(tmp_path: Path) -> None:

@@ -10,16 +10,13 @@ Set HF_DETECTOR_LOAD_REQUESTS=10 for the issue's full 20 x 10 run; `make bench` 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_app import EXAMPLES, ROOT, _label_ok, free_port, load_app, make_tiny_checkpoint
+from test_app import EXAMPLES, _label_ok, free_port, load_app, make_tiny_checkpoint, start_app, stop_app
 
 USERS = 20
 REQUESTS = int(os.environ.get("HF_DETECTOR_LOAD_REQUESTS", "3"))
@@ -29,26 +26,6 @@ def rss(pid: int) -> int:
     import psutil
 
     return int(psutil.Process(pid).memory_info().rss)
-
-
-def start_app(checkpoint: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "MODEL_ID": str(checkpoint), "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "HF_HUB_OFFLINE": "1"}
-    env.pop("GRADIO_SERVER_PORT", None)
-    with open(log, "w") as handle:
-        process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-                                   stdout=handle, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"app.py exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return process
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    pytest.fail("app.py did not start listening within 300 s")
 
 
 def one_user(client: Any, requests: int, images: list[str], offset: int) -> dict[str, Any]:
@@ -86,7 +63,8 @@ def test_twenty_concurrent_users_no_errors_bounded_memory_back_pressure(tmp_path
     checkpoint = make_tiny_checkpoint(tmp_path / "model")
     images = [str(p) for p in sorted(EXAMPLES.glob("*.jpg"))]
     port = free_port()
-    process = start_app(checkpoint, port, tmp_path / "app.log")
+    process = start_app(None, port, env={"MODEL_ID": str(checkpoint), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
+                        log=tmp_path / "app.log", new_session=False)
     try:
         url = f"http://127.0.0.1:{port}/"
         # generous HTTP timeouts: on two shared cores an upload can wait behind 20 analyses
@@ -103,12 +81,7 @@ def test_twenty_concurrent_users_no_errors_bounded_memory_back_pressure(tmp_path
         rss_after = rss(process.pid)
         assert process.poll() is None, "the app died under load"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_app(process)
     errors = [e for user in results for e in user["errors"]]
     latencies = sorted(x for user in results for x in user["latencies"])
     summary = (f"{USERS} users x {REQUESTS}: {len(latencies)} requests in {wall:.1f} s, "
