@@ -57,7 +57,7 @@ def evaluate_items(detector: Detector, items: list[Any], labels: list[int], sour
                    batch_size: int = 16, transform: Callable[[Image.Image], Image.Image] | None = None,
                    progress: bool = True) -> dict[str, Any]:
     """Predict every item and compute the metric record (with per-source breakdown and errors)."""
-    from .metrics import compute_metrics, per_source_breakdown
+    from .metrics import compute_metrics, per_source_breakdown, source_pair_auroc
 
     started = time.time()
     scores, kept_labels, kept_sources, errors, no_face = [], [], [], [], 0
@@ -82,6 +82,8 @@ def evaluate_items(detector: Detector, items: list[Any], labels: list[int], sour
     if len(set(kept_sources)) > 0:
         record["per_source"] = per_source_breakdown(np.asarray(kept_labels), np.asarray(scores),
                                                     detector.threshold, kept_sources)
+        if len(set(kept_labels)) == 2:  # which real source is confused with which generator
+            record["source_pairs_auroc"] = source_pair_auroc(kept_labels, scores, kept_sources)
     record.update({"n_images": len(items), "n_scored": len(scores), "n_errors": len(errors), "errors": errors,
                    "no_face_found": no_face, "seconds": round(seconds, 2),
                    "images_per_second": round(len(items) / max(seconds, 1e-9), 2), "model": detector.name})

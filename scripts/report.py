@@ -370,6 +370,21 @@ def run_row(name: str, record: dict) -> str:
             f"{fmt(record.get('f1'))} | {worst_fake} | {worst_real} |")
 
 
+def source_pair_lines(pairs: dict[str, dict[str, float]]) -> list[str]:
+    """Real source x generator AUROC table (evaluate's `source_pairs_auroc`), hardest pair named."""
+    if not pairs:
+        return []
+    fakes = sorted({fake for row in pairs.values() for fake in row})
+    worst = min((auroc, real, fake) for real, row in pairs.items() for fake, auroc in row.items())
+    lines = ["", "Each real source against each generator (AUROC on the test split, no threshold): which real "
+             f"photos the model confuses with which generator. Hardest pair: {worst[1]} vs {worst[2]}, "
+             f"AUROC {worst[0]:.3f}.", "", "| real source | " + " | ".join(fakes) + " |",
+             "|---|" + "---|" * len(fakes)]
+    for real, row in sorted(pairs.items()):
+        lines.append(f"| {real} | " + " | ".join(fmt(row.get(fake)) for fake in fakes) + " |")
+    return lines
+
+
 def write_results(default: dict, robustness: dict, results: dict, latencies: dict, logo: dict,
                   native: dict, seeds: dict) -> None:
     lines = ["# Results", "",
@@ -390,6 +405,7 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
               "on fakes):", "", "| source | n | accuracy | called fake |", "|---|---|---|---|"]
     for name, row in sorted(test.get("per_source", {}).items()):
         lines.append(f"| {name} | {row['n']} | {fmt(row['accuracy'])} | {fmt(row['fraction_predicted_fake'])} |")
+    lines += source_pair_lines(robustness["original"].get("source_pairs_auroc") or {})
     lines += ["", "![confusion matrix](images/confusion_matrix.png) ![ROC](images/roc.png) ![PR](images/pr.png)",
               "", "![training curves](images/training_curves.png) ![reliability](images/reliability.png)", ""]
 

@@ -307,3 +307,18 @@ def test_plots_leave_no_open_pyplot_figures(tmp_path: Path) -> None:
     before = len(plt.get_fignums())
     plots.save_all_plots(REFS, SCORES, 0.5, tmp_path)
     assert len(plt.get_fignums()) == before
+
+
+def test_source_pair_auroc_separates_the_confused_pair() -> None:
+    """Each real source against each fake source: a pair the scores mix up reads 0.5, a clean one 1.0."""
+    from hf_detector.metrics import source_pair_auroc
+
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    sources = ["studio", "studio", "phone", "phone", "gan", "gan", "diffusion", "diffusion"]
+    scores = [0.6, 0.8, 0.1, 0.2, 0.7, 0.7, 0.9, 0.95]
+    table = source_pair_auroc(labels, scores, sources)
+    assert set(table) == {"studio", "phone"} and set(table["studio"]) == {"gan", "diffusion"}
+    assert table["phone"] == {"gan": 1.0, "diffusion": 1.0}
+    assert table["studio"]["diffusion"] == 1.0
+    assert table["studio"]["gan"] == pytest.approx(0.5)  # 0.6 < 0.7 < 0.8: one win, one loss per fake
+    json.dumps(table)  # plain str keys and floats: it goes into the evaluate JSON as is

@@ -163,6 +163,9 @@ def test_cli_train_evaluate_predict(tmp_path: Path, capsys) -> None:
         assert key in record
     assert np.asarray(record["confusion_matrix"]).sum() == 32
     assert record["roc_auc"] > 0.8  # the checkerboard is learnable in a dozen steps
+    pairs = record["source_pairs_auroc"]  # sources real-src0/1 x fake-src0/1 from metadata.csv
+    assert set(pairs) == {"real-src0", "real-src1"} and set(pairs["real-src0"]) == {"fake-src0", "fake-src1"}
+    assert all(0.0 <= auroc <= 1.0 for row in pairs.values() for auroc in row.values())
     assert (report.parent / "metrics_roc.png").exists()
     capsys.readouterr()
     (data / "real" / "broken.jpg").write_bytes(b"not an image")

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..labels import LABEL2ID
+
 if TYPE_CHECKING:
     import evaluate
 
@@ -26,6 +28,7 @@ __all__ = [
     "load_metric",
     "make_compute_metrics",
     "softmax",
+    "source_pair_auroc",
 ]
 
 METRIC_PATH: Path = Path(__file__).resolve().with_name("detector_metrics.py")
@@ -175,4 +178,26 @@ def per_source_breakdown(labels: np.ndarray, scores: np.ndarray, threshold: floa
         table[name] = {"n": int(mask.sum()),
                        "accuracy": float((predicted[mask] == np.asarray(labels)[mask]).mean()),
                        "fraction_predicted_fake": float(predicted[mask].mean())}
+    return table
+
+
+def source_pair_auroc(labels: ArrayLike, scores: ArrayLike, sources: list[str]) -> dict[str, dict[str, float]]:
+    """AUROC of every real source against every fake source: {real: {fake: auroc}}.
+
+    The pooled AUROC averages over pairs that are easy (small soft photos vs sharp generated portraits)
+    and pairs that are hard (real FFHQ portraits vs the StyleGAN faces made to imitate them); this table
+    shows which real photos the detector confuses with which generator, without a threshold.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    labels, scores, sources = np.asarray(labels), np.asarray(scores, dtype=float), np.asarray(sources)
+    real_id, fake_id = LABEL2ID["real"], LABEL2ID["fake"]
+    table: dict[str, dict[str, float]] = {}
+    for real in sorted(set(sources[labels == real_id])):
+        real_scores = scores[(labels == real_id) & (sources == real)]
+        table[str(real)] = {}
+        for fake in sorted(set(sources[labels == fake_id])):
+            fake_scores = scores[(labels == fake_id) & (sources == fake)]
+            pair = np.concatenate([np.zeros(len(real_scores)), np.ones(len(fake_scores))])
+            table[str(real)][str(fake)] = float(roc_auc_score(pair, np.concatenate([real_scores, fake_scores])))
     return table
