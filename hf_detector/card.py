@@ -214,8 +214,8 @@ def _processor_size(processor: dict[str, Any]) -> Any:
 
 def _preprocessing(processor: dict[str, Any]) -> list[dict[str, str]]:
     keys = ("max_short_side", "reduced_jpeg_quality", "size", "crop_size", "do_center_crop", "do_normalize",
-            "image_mean", "image_std", "do_face_crop", "face_align", "face_margin", "face_detect_size", "do_kalman",
-            "resample")
+            "image_mean", "image_std", "do_face_crop", "face_align", "face_margin", "face_context", "face_detector",
+            "face_detect_size", "do_kalman", "resample")
     return [{"name": k, "value": _fmt(processor[k])} for k in keys if k in processor]
 
 

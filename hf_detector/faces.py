@@ -120,7 +120,7 @@ class Face:
 class FaceCrop:
     image: Image.Image  # RGB, size x size
     face: Face | None
-    method: str  # "aligned" | "box" | "center"
+    method: str  # "aligned" | "box" | "context" | "center"
     # Fraction of the output that lies outside the source image (filled by the border mode).
     # Tight-crop sources (mostly reals here) need much more fill than FFHQ-style fakes: a cue
     # the caller should watch (see transforms.random_zoom_out, which adds fill to both classes).
@@ -415,6 +415,43 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
         return square
     resample = Image.Resampling.BOX if side > size else Image.Resampling.BILINEAR
     return square.resize((size, size), resample)
+
+
+def context_square(box: tuple[float, float, float, float], width: int, height: int,
+                   context: float) -> tuple[int, int, int, int]:
+    """The square around a face box with side `context` x its longer edge, moved to lie inside the image
+    and at most its shorter side: (left, top, right, bottom) in whole pixels."""
+    x0, y0, x1, y1 = box
+    side = min(max(x1 - x0, y1 - y0, 1.0) * context, width, height)
+    side = max(1, int(round(side)))
+    left = int(round(min(max((x0 + x1 - side) / 2.0, 0.0), width - side)))
+    top = int(round(min(max((y0 + y1 - side) / 2.0, 0.0), height - side)))
+    return left, top, left + side, top + side
+
+
+def context_crop(image: Image.Image, detector: FaceDetector | BlazeFaceDetector | None = None, size: int = 256,
+                 context: float = 2.5, detect_size: int | None = None) -> FaceCrop:
+    """The largest face with its surroundings, cut from the image itself: never padded, never aligned.
+
+    The square is `context` x the face box (hair, ears, background: where generators slip most), kept
+    inside the image, so no border fill exists to tell tight-crop photos from wide ones. A portrait whose
+    face fills the frame becomes its central square; a wide press photo becomes the region around the
+    face. No face found: the central square ("center").
+    """
+    if size < 1 or not context > 0:
+        raise ValueError(f"need size >= 1 and context > 0, got size={size}, context={context}")
+    image = _to_rgb(image)
+    detector = detector or default_detector()
+    options = {} if detect_size is None else {"max_side": detect_size}
+    face = detector.largest(image, **options)
+    if face is None:
+        return FaceCrop(image=center_crop(image, size), face=None, method="center")
+    left, top, right, bottom = context_square(face.box, image.width, image.height, context)
+    square = image.crop((left, top, right, bottom))
+    if square.width != size:
+        resample = Image.Resampling.BOX if square.width > size else Image.Resampling.BILINEAR
+        square = square.resize((size, size), resample)
+    return FaceCrop(image=square, face=face, method="context")
 
 
 def crop_face(

@@ -85,6 +85,7 @@ class FaceImageProcessor(BaseImageProcessor):
         do_face_crop: bool = True,
         face_align: bool = True,
         face_margin: float = -0.25,
+        face_context: float = 0.0,
         crop_size: int = 128,
         face_detect_size: int = 640,
         face_detector: str = "mtcnn",
@@ -106,6 +107,11 @@ class FaceImageProcessor(BaseImageProcessor):
         self.do_face_crop = do_face_crop
         self.face_align = face_align
         self.face_margin = float(face_margin)
+        # > 0: frame the face with its surroundings instead of aligning it: a square of face_context x the
+        # face box, cut inside the image (faces.context_crop); face_align and face_margin then do not apply.
+        self.face_context = float(face_context or 0.0)
+        if self.face_context < 0:
+            raise ValueError(f"face_context must be 0 (aligned face) or > 0, got {face_context}")
         self.crop_size = int(crop_size)
         # Longest side of the copy MTCNN searches (the crop is cut from full resolution). Smaller is
         # faster but moves landmarks by a pixel or two: see docs/performance.md before lowering it.
@@ -137,13 +143,18 @@ class FaceImageProcessor(BaseImageProcessor):
 
         `detector`: a face detector to use instead of the shared one of `self.face_detector` (e.g. the ONNX one).
         """
-        from .faces import FaceCrop, center_crop, crop_face
+        from .faces import FaceCrop, center_crop, context_crop, crop_face
 
         rgb, factor = self.cap_resolution(load_image(image))
         if not self.do_face_crop:
             return FaceCrop(image=center_crop(rgb, self.crop_size), face=None, method="center")
-        crop = crop_face(rgb, detector or shared_face_detector(name=self.face_detector), size=self.crop_size, margin=self.face_margin,
-                         align=self.face_align, detect_size=self.face_detect_size)
+        detector = detector or shared_face_detector(name=self.face_detector)
+        if self.face_context:
+            crop = context_crop(rgb, detector, size=self.crop_size, context=self.face_context,
+                                detect_size=self.face_detect_size)
+        else:
+            crop = crop_face(rgb, detector, size=self.crop_size, margin=self.face_margin, align=self.face_align,
+                             detect_size=self.face_detect_size)
         if crop.face is not None and factor != 1.0:  # report the face in the caller's image's pixels
             crop.face = crop.face.scaled(factor)
         return crop

@@ -69,6 +69,9 @@ class DataArguments:
     face_crop: bool = field(default=True, metadata={"help": "detect and crop the face (centre crop otherwise)"})
     face_align: bool = field(default=True, metadata={"help": "landmark alignment of every face"})
     face_margin: float = field(default=-0.25, metadata={"help": "context around the face box; negative = inner face"})
+    face_context: float = field(default=0.0, metadata={
+        "help": "> 0: frame the face with its surroundings instead of aligning it: a square of this many times "
+                "the face box, cut inside the image (no padding); 0 = the aligned crop of face_margin"})
     crop_size: int = field(default=128, metadata={"help": "resolution of the canonical face crop"})
     face_detect_size: int = field(default=640, metadata={
         "help": "longest side of the copy the face detector searches (the crop is cut at full resolution)"})
@@ -182,7 +185,7 @@ def _dict_to_argv(values: dict[str, Any]) -> list[str]:
 def build_processor(model_args: ModelArguments, data_args: DataArguments) -> FaceImageProcessor:
     return FaceImageProcessor(
         do_face_crop=data_args.face_crop, face_align=data_args.face_align, face_margin=data_args.face_margin,
-        crop_size=data_args.crop_size, face_detect_size=data_args.face_detect_size,
+        face_context=data_args.face_context, crop_size=data_args.crop_size, face_detect_size=data_args.face_detect_size,
         face_detector=data_args.face_detector, max_short_side=data_args.max_short_side, reduced_jpeg_quality=data_args.reduced_jpeg_quality,
         size=model_args.image_size,
         do_kalman=data_args.kalman,
@@ -201,7 +204,8 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
     input size, Kalman or augmentation reuse the same crops.
     """
     processor = FaceImageProcessor(do_face_crop=processor.do_face_crop, face_align=processor.face_align,
-                                   face_margin=processor.face_margin, crop_size=processor.crop_size,
+                                   face_margin=processor.face_margin, face_context=processor.face_context,
+                                   crop_size=processor.crop_size,
                                    face_detect_size=processor.face_detect_size,
                                    face_detector=processor.face_detector,
                                    max_short_side=processor.max_short_side,
@@ -232,6 +236,8 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
         settings += f"|detect{processor.face_detect_size}"
     if processor.face_detector != "mtcnn":
         settings += f"|{processor.face_detector}"
+    if processor.face_context:
+        settings += f"|context{processor.face_context}"
     if (processor.max_short_side, processor.reduced_jpeg_quality) != (256, 95):
         settings += f"|short{processor.max_short_side}q{processor.reduced_jpeg_quality}"
     if isinstance(dataset.features.get("image"), ImageFeature):
@@ -549,6 +555,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "wall_time_s": round(wall, 1), "train_time_s": round(train_seconds, 1),
             "images_per_second": round(images_per_second, 2), "seed": training_args.seed,
             "holdout": holdout, "face_crop": data_args.face_crop, "face_align": data_args.face_align,
+            "face_context": data_args.face_context, "face_detector": data_args.face_detector,
             "augment": asdict(augmentation_config), "kalman": data_args.kalman,
             "class_weights": data_args.class_weights, "source_balance": data_args.source_balance,
             "freeze_backbone": model_args.freeze_backbone, "soup_with": soup,

@@ -81,7 +81,7 @@ class _FakeDetector(F.FaceDetector):
         super().__init__()
         self._faces = faces
 
-    def detect(self, image: Image.Image) -> list[F.Face]:
+    def detect(self, image: Image.Image, max_side: int | None = None) -> list[F.Face]:
         return list(self._faces)
 
 
@@ -98,6 +98,45 @@ def test_box_and_aligned_fallbacks_with_fixed_faces():
     big = Image.new("RGB", (6000, 4000), (200, 100, 50))
     out = F.crop_face(big, _FakeDetector([corner]), size=96)
     assert out.image.size == (96, 96) and np.asarray(out.image).min() > 40 and out.outside > 0.3
+
+
+def test_context_square_stays_inside_and_is_capped():
+    # a face in the middle of a wide photo: 2.5x its box, centred on it
+    assert F.context_square((400, 100, 500, 200), 1000, 600, 2.5) == (325, 25, 575, 275)
+    # near the left edge: moved right to stay inside, same side
+    assert F.context_square((0, 100, 100, 200), 1000, 600, 2.5) == (0, 25, 250, 275)
+    # a face filling a tight crop: the square is capped at the shorter side, still centred on the face
+    assert F.context_square((10, 5, 190, 215), 200, 220, 2.5) == (0, 10, 200, 210)
+
+
+def test_context_crop_cuts_the_face_region_without_fill():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (600, 1000, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    face = F.Face(box=(400, 100, 500, 200), score=0.99, landmarks=None)
+    crop = F.context_crop(image, _FakeDetector([face]), size=250, context=2.5)
+    assert crop.method == "context" and crop.face is face and crop.image.size == (250, 250)
+    assert np.array_equal(np.asarray(crop.image), pixels[25:275, 325:575])  # the very pixels, not resampled
+    small = F.context_crop(image, _FakeDetector([face]), size=64, context=2.5)
+    assert small.image.size == (64, 64)
+    none = F.context_crop(image, _FakeDetector([]), size=64)
+    assert none.method == "center" and none.face is None
+    with pytest.raises(ValueError, match="context"):
+        F.context_crop(image, _FakeDetector([face]), context=0)
+
+
+def test_processor_frames_with_context_when_asked():
+    from hf_detector.processing import FaceImageProcessor
+
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (256, 320, 3), dtype=np.uint8))  # not reduced
+    face = F.Face(box=(150, 100, 250, 200), score=0.99, landmarks=F._template(100, 0.0) + [150, 100])
+    processor = FaceImageProcessor(face_context=2.0, crop_size=200, size=64)
+    crop = processor.crop(image, detector=_FakeDetector([face]))
+    assert crop.method == "context" and crop.image.size == (200, 200)
+    assert np.array_equal(np.asarray(crop.image), np.asarray(image)[50:250, 100:300])
+    assert FaceImageProcessor(crop_size=64).crop(image, detector=_FakeDetector([face])).method == "aligned"
+    with pytest.raises(ValueError, match="face_context"):
+        FaceImageProcessor(face_context=-1)
 
 
 def test_large_image_shrinks_with_area_filter():
