@@ -74,7 +74,7 @@ ABOUT = """
 ## What this is
 A small image classifier (`{model}`) trained to tell real face photos from GAN (StyleGAN2/3) and
 diffusion (Stable Diffusion 2.1) faces. Every photo goes through the same steps as in training:
-face detection (MTCNN) and landmark alignment, crop, resize, then the classifier. The decision
+{framing}, resize, then the classifier. The decision
 threshold ({threshold:.2f}) was chosen on validation data; results within ±{band:.2f} of it are
 reported as *uncertain*.
 
@@ -232,12 +232,25 @@ def verdict_word(p_fake: float, threshold: float, band: float = UNCERTAIN_BAND) 
     return "fake" if p_fake >= threshold else "real"
 
 
+def framing_text(processor: object) -> str:
+    """How this checkpoint's processor frames a face, for the About tab."""
+    detector = {"mtcnn": "MTCNN", "blazeface": "BlazeFace"}.get(getattr(processor, "face_detector", "mtcnn"), "")
+    if not getattr(processor, "do_face_crop", True):
+        return "a centre crop (no face detection)"
+    context = getattr(processor, "face_context", 0.0)
+    if context:
+        return (f"face detection ({detector}), then the face with its surroundings ({context:g}x the face box, "
+                "cut from the photo)")
+    return f"face detection ({detector}) and landmark alignment, crop"
+
+
 def _face_sentence(prediction: Prediction) -> str:
     if not prediction.face_found:
         return ("No face was detected, so the model looked at the centre of the image instead; "
                 "the result is less reliable.")
     count = len(prediction.faces)
-    method = {"aligned": "aligned on eyes, nose and mouth", "box": "cropped around the face box"}.get(
+    method = {"aligned": "aligned on eyes, nose and mouth", "box": "cropped around the face box",
+              "context": "framed with its surroundings"}.get(
         prediction.crop_method, prediction.crop_method)
     more = f" {count} faces found; the largest one was analysed." if count > 1 else ""
     return f"Face found ({method}).{more}"
@@ -488,7 +501,7 @@ def build_demo(detector: Detector, model_name: str | None = None) -> gr.Blocks:
                         boxed = gr.Image(label="Detected face", type="pil", format="jpeg", interactive=False,
                                          elem_id="boxed", height=260)
                 with gr.Row():
-                    crop = gr.Image(label="What the model saw (aligned crop)", type="pil", format="png",
+                    crop = gr.Image(label="What the model saw", type="pil", format="png",
                                     interactive=False, elem_id="crop", height=260)
                     heatmap = gr.Image(label="Grad-CAM: regions that drove the verdict", type="pil",
                                        format="png", interactive=False, elem_id="heatmap", height=260)
@@ -515,7 +528,8 @@ def build_demo(detector: Detector, model_name: str | None = None) -> gr.Blocks:
                 run_batch.click(classify_batch, inputs=[files], outputs=[table, download, summary],
                                 api_name="classify_batch", concurrency_limit=1)
             with gr.Tab("About", id="about"):
-                gr.Markdown(ABOUT.format(model=name, threshold=detector.threshold, band=UNCERTAIN_BAND,
+                gr.Markdown(ABOUT.format(model=name, framing=framing_text(detector.processor),
+                                         threshold=detector.threshold, band=UNCERTAIN_BAND,
                                          max_upload=MAX_UPLOAD.upper(), max_batch=MAX_BATCH_FILES))
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
