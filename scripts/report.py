@@ -42,8 +42,10 @@ GENERATORS = ("sdfd", "omi", "sg3pool")
 NATIVE_SIDE = 128
 # Run-to-run spread: the default recipe, full length, with other seeds than the bundled model's (42).
 SEEDS = (7, 1234)
-# The default recipe on BlazeFace crops (`--face_detector blazeface`, the faster face stage), full length.
-DETECTOR_SEEDS = (42, 7)
+# The previous default framing (MTCNN landmarks, aligned inner face at 128 px), full length, against the
+# default's face-context crops: the comparison that made the context crop the default.
+ALIGNED_SEEDS = (42, 7)
+ALIGNED_RECIPE = {"face_context": 0.0, "face_detector": "mtcnn", "crop_size": 128, "image_size": 128}
 DEFAULT_EPOCHS = float(json.loads(DEFAULT_CONFIG.read_text())["num_train_epochs"])
 
 
@@ -79,16 +81,17 @@ EXPERIMENTS = [
                {"max_short_side": NATIVE_SIDE}, epochs=2, max_train_samples=2500, reduce_to=NATIVE_SIDE),
     *[Experiment(f"seed_{seed}", "seeds", f"default recipe, full length, seed {seed}", {"seed": seed},
                  epochs=DEFAULT_EPOCHS, max_train_samples=None) for seed in SEEDS],
-    *[Experiment(f"blazeface_seed_{seed}", "detectors", f"default recipe on BlazeFace crops, full length, seed {seed}",
-                 {"seed": seed, "face_detector": "blazeface"}, epochs=DEFAULT_EPOCHS, max_train_samples=None)
-      for seed in DETECTOR_SEEDS],
+    *[Experiment(f"aligned_seed_{seed}", "framing", f"default recipe on aligned inner-face crops (128 px, MTCNN), "
+                 f"full length, seed {seed}", {"seed": seed, **ALIGNED_RECIPE}, epochs=DEFAULT_EPOCHS,
+                 max_train_samples=None)
+      for seed in ALIGNED_SEEDS],
     Experiment("ablation_baseline", "ablation", "default recipe (reference for the ablations)", {}),
     Experiment("ablation_no_face_crop", "ablation", "default recipe without face crop (centre crop)",
                {"face_crop": False}),
     Experiment("ablation_no_augment", "ablation", "default recipe without augmentation", {"augment": False}),
     Experiment("ablation_kalman", "ablation", "default recipe with Kalman denoising", {"kalman": True}),
-    Experiment("ablation_size_96", "ablation", "default recipe at 96 px", {"image_size": 96}),
-    Experiment("ablation_size_160", "ablation", "default recipe at 160 px", {"image_size": 160}),
+    Experiment("ablation_size_128", "ablation", "default recipe at 128 px", {"image_size": 128}),
+    Experiment("ablation_size_224", "ablation", "default recipe at 224 px", {"image_size": 224}),
 ]
 
 ROBUSTNESS: dict[str, Callable[[Image.Image], Image.Image]] = {}
@@ -220,7 +223,7 @@ def metric_row(name: str, record: dict, extra: list[str] | None = None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "faces"))
-    parser.add_argument("--only", choices=["logo", "comparison", "ablation", "native", "seeds", "detectors", "default"],
+    parser.add_argument("--only", choices=["logo", "comparison", "ablation", "native", "seeds", "framing", "default"],
                         default=None)
     parser.add_argument("--epochs", type=float, default=None, help="override epochs of the non-default runs")
     parser.add_argument("--force", action="store_true")
@@ -370,6 +373,17 @@ def run_row(name: str, record: dict) -> str:
             f"{fmt(record.get('f1'))} | {worst_fake} | {worst_real} |")
 
 
+def framing(checkpoint: Path) -> str:
+    """How the checkpoint frames each face, from the image processor saved with it."""
+    processor = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    if not processor.get("do_face_crop", True):
+        return "centre crops (no face detection)"
+    if processor.get("face_context"):
+        return (f"face-context crops ({processor['face_context']}x the face box found by "
+                f"{processor.get('face_detector', 'mtcnn')}, cut inside the image)")
+    return "aligned inner-face crops" if processor.get("face_align", True) else "face-box crops"
+
+
 def source_pair_lines(pairs: dict[str, dict[str, float]]) -> list[str]:
     """Real source x generator AUROC table (evaluate's `source_pairs_auroc`), hardest pair named."""
     if not pairs:
@@ -395,7 +409,7 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
     training = default["training"]
     lines += ["## Bundled default model", "",
               f"`checkpoints/default`: {default['architecture']} ({default['parameters']:,} parameters), "
-              f"{training['image_size']} px aligned inner-face crops, {training['epochs']} epochs, "
+              f"{training['image_size']} px {framing(DEFAULT_CHECKPOINT)}, {training['epochs']} epochs, "
               f"{training['train_images']} training images, trained in {training['train_time_s'] / 60:.1f} min "
               f"({training['images_per_second']:.1f} images/s); decision threshold {default['threshold']:.3f} "
               f"(chosen on validation), temperature {default['temperature']:.3f}.", "",
@@ -413,8 +427,7 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
         singles = [r["roc_auc"] for name, r in seeds.items() if not name.startswith("soup")]
         lines += ["## Run-to-run spread", "",
                   "The default recipe run again, full length, with other seeds (initialisation of the head, data "
-                  "order, augmentation; the split is the same). The bundled run predates the channels-last training "
-                  "layout, the others use it (the same gradients, rounding aside). The soup averages the weights of "
+                  "order, augmentation; the split is the same). The soup averages the weights of "
                   "the runs (`hf_detector/soup.py`, `--soup_with`), at no inference cost; its threshold is chosen on "
                   "validation as the Trainer's is. Differences smaller than the spread of the single runs are noise.",
                   "", "| run | AUROC | balanced acc. | F1 | worst generator detected | worst real source called fake |",
@@ -423,21 +436,22 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
         lines += ["", f"Single runs: AUROC mean {np.mean(singles):.3f}, standard deviation {np.std(singles, ddof=1):.3f} "
                   f"over {len(singles)} seeds.", ""]
 
-    detector_runs = {f"seed {s}": results[f"blazeface_seed_{s}"]["evaluations"]["in-distribution test"]
-                     for s in DETECTOR_SEEDS if f"blazeface_seed_{s}" in results}
-    if detector_runs:
-        mtcnn = [r["roc_auc"] for name, r in seeds.items() if not name.startswith("soup")]
-        blaze = [r["roc_auc"] for r in detector_runs.values()]
-        lines += ["## Face detector", "",
-                  "The same recipe on crops framed by BlazeFace (`--face_detector blazeface`: one network at 128 px, "
-                  "MTCNN only where it finds no face; several times faster face stage, docs/performance.md) instead "
-                  "of MTCNN, full length, same split. Compare with the MTCNN runs of the run-to-run spread above.", "",
-                  "| BlazeFace run | AUROC | balanced acc. | F1 | worst generator detected | worst real source called fake |",
+    aligned_runs = {f"aligned, seed {s}": results[f"aligned_seed_{s}"]["evaluations"]["in-distribution test"]
+                    for s in ALIGNED_SEEDS if f"aligned_seed_{s}" in results}
+    if aligned_runs:
+        context = [r["roc_auc"] for name, r in seeds.items() if not name.startswith("soup")]
+        aligned = [r["roc_auc"] for r in aligned_runs.values()]
+        lines += ["## Framing: face with its surroundings vs aligned inner face", "",
+                  "The same recipe on the previous default's framing: MTCNN's five landmarks align the face to a "
+                  "fixed frame and only the inner face is kept, at 128 px (`--face_context 0 --face_detector mtcnn "
+                  "--crop_size 128 --image_size 128`), full length, same split. Compare with the runs of the "
+                  "run-to-run spread above, which frame the face with its surroundings (hair, ears, background, "
+                  "where generators slip most), cut inside the image.", "",
+                  "| run | AUROC | balanced acc. | F1 | worst generator detected | worst real source called fake |",
                   "|---|---|---|---|---|---|"]
-        lines += [run_row(name, record) for name, record in detector_runs.items()]
-        lines += ["", f"AUROC mean: BlazeFace {np.mean(blaze):.3f} over {len(blaze)} runs, MTCNN {np.mean(mtcnn):.3f} "
-                  f"over {len(mtcnn)} runs. The bundled model uses "
-                  f"{json.loads(DEFAULT_CONFIG.read_text()).get('face_detector', 'mtcnn')}.", ""]
+        lines += [run_row(name, record) for name, record in aligned_runs.items()]
+        lines += ["", f"AUROC mean: aligned inner face {np.mean(aligned):.3f} over {len(aligned)} runs, face with "
+                  f"surroundings (default) {np.mean(context):.3f} over {len(context)} runs.", ""]
 
     if logo:
         lines += ["## Leave-one-generator-out", "",
