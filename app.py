@@ -74,7 +74,7 @@ ABOUT = """
 ## What this is
 A small image classifier (`{model}`) trained to tell real face photos from GAN (StyleGAN2/3) and
 diffusion (Stable Diffusion 2.1) faces. Every photo goes through the same steps as in training:
-{framing}, resize, then the classifier. The decision
+{framing}, resized, then the classifier. The decision
 threshold ({threshold:.2f}) was chosen on validation data; results within ±{band:.2f} of it are
 reported as *uncertain*.
 
@@ -230,18 +230,6 @@ def verdict_word(p_fake: float, threshold: float, band: float = UNCERTAIN_BAND) 
     if abs(p_fake - threshold) < band:
         return "uncertain"
     return "fake" if p_fake >= threshold else "real"
-
-
-def framing_text(processor: object) -> str:
-    """How this checkpoint's processor frames a face, for the About tab."""
-    detector = {"mtcnn": "MTCNN", "blazeface": "BlazeFace"}.get(getattr(processor, "face_detector", "mtcnn"), "")
-    if not getattr(processor, "do_face_crop", True):
-        return "a centre crop (no face detection)"
-    context = getattr(processor, "face_context", 0.0)
-    if context:
-        return (f"face detection ({detector}), then the face with its surroundings ({context:g}x the face box, "
-                "cut from the photo)")
-    return f"face detection ({detector}) and landmark alignment, crop"
 
 
 def _face_sentence(prediction: Prediction) -> str:
@@ -528,7 +516,7 @@ def build_demo(detector: Detector, model_name: str | None = None) -> gr.Blocks:
                 run_batch.click(classify_batch, inputs=[files], outputs=[table, download, summary],
                                 api_name="classify_batch", concurrency_limit=1)
             with gr.Tab("About", id="about"):
-                gr.Markdown(ABOUT.format(model=name, framing=framing_text(detector.processor),
+                gr.Markdown(ABOUT.format(model=name, framing=detector.processor.describe_framing().capitalize(),
                                          threshold=detector.threshold, band=UNCERTAIN_BAND,
                                          max_upload=MAX_UPLOAD.upper(), max_batch=MAX_BATCH_FILES))
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)

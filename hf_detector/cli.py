@@ -135,10 +135,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for name, row in sorted(record.get("per_source", {}).items()):
         print(f"  {name:<16} n={row['n']:<5} accuracy {row['accuracy']:.3f}  "
               f"predicted fake {row['fraction_predicted_fake']:.3f}")
-    pairs = [(auroc, real, fake) for real, row in record.get("source_pairs_auroc", {}).items()
-             for fake, auroc in row.items()]
-    if len(pairs) > 1:
-        auroc, real, fake = min(pairs)
+    from .metrics import hardest_source_pair
+
+    pairs = record.get("source_pairs_auroc", {})
+    if sum(len(row) for row in pairs.values()) > 1:
+        auroc, real, fake = hardest_source_pair(pairs)
         print(f"  hardest pair: {real} (real) vs {fake} (fake), AUROC {auroc:.3f}")
     if record["n_errors"]:
         print(f"{record['n_errors']} unreadable files skipped (listed in the JSON)", file=sys.stderr)

@@ -159,6 +159,18 @@ class FaceImageProcessor(BaseImageProcessor):
             crop.face = crop.face.scaled(factor)
         return crop
 
+    def describe_framing(self) -> str:
+        """How this processor frames a face, in words (the app's About tab, the report)."""
+        detector = {"mtcnn": "MTCNN", "blazeface": "BlazeFace"}.get(self.face_detector, self.face_detector)
+        if not self.do_face_crop:
+            return "a centre crop (no face detection)"
+        if self.face_context:
+            return (f"the face with its surroundings ({self.face_context:g}x the face box found by {detector}, "
+                    "cut inside the image)")
+        if self.face_align:
+            return f"the face aligned on {detector}'s landmarks"
+        return f"the face box found by {detector}"
+
     def cap_resolution(self, image: Image.Image) -> tuple[Image.Image, float]:
         """`image` reduced so its shorter side is at most max_short_side, and the factor back to it.
 

@@ -375,13 +375,9 @@ def run_row(name: str, record: dict) -> str:
 
 def framing(checkpoint: Path) -> str:
     """How the checkpoint frames each face, from the image processor saved with it."""
-    processor = json.loads((checkpoint / "preprocessor_config.json").read_text())
-    if not processor.get("do_face_crop", True):
-        return "centre crops (no face detection)"
-    if processor.get("face_context"):
-        return (f"face-context crops ({processor['face_context']}x the face box found by "
-                f"{processor.get('face_detector', 'mtcnn')}, cut inside the image)")
-    return "aligned inner-face crops" if processor.get("face_align", True) else "face-box crops"
+    from hf_detector.processing import FaceImageProcessor
+
+    return FaceImageProcessor.from_pretrained(str(checkpoint)).describe_framing()
 
 
 def source_pair_lines(pairs: dict[str, dict[str, float]]) -> list[str]:
@@ -389,7 +385,9 @@ def source_pair_lines(pairs: dict[str, dict[str, float]]) -> list[str]:
     if not pairs:
         return []
     fakes = sorted({fake for row in pairs.values() for fake in row})
-    worst = min((auroc, real, fake) for real, row in pairs.items() for fake, auroc in row.items())
+    from hf_detector.metrics import hardest_source_pair
+
+    worst = hardest_source_pair(pairs)
     lines = ["", "Each real source against each generator (AUROC on the test split, no threshold): which real "
              f"photos the model confuses with which generator. Hardest pair: {worst[1]} vs {worst[2]}, "
              f"AUROC {worst[0]:.3f}.", "", "| real source | " + " | ".join(fakes) + " |",
@@ -409,7 +407,7 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
     training = default["training"]
     lines += ["## Bundled default model", "",
               f"`checkpoints/default`: {default['architecture']} ({default['parameters']:,} parameters), "
-              f"{training['image_size']} px {framing(DEFAULT_CHECKPOINT)}, {training['epochs']} epochs, "
+              f"{training['image_size']} px input, {framing(DEFAULT_CHECKPOINT)}, {training['epochs']} epochs, "
               f"{training['train_images']} training images, trained in {training['train_time_s'] / 60:.1f} min "
               f"({training['images_per_second']:.1f} images/s); decision threshold {default['threshold']:.3f} "
               f"(chosen on validation), temperature {default['temperature']:.3f}.", "",

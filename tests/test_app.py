@@ -140,14 +140,13 @@ def test_verdict_wording() -> None:
     assert [app.verdict_word(p, 0.5) for p in (0.1, 0.45, 0.9)] == ["real", "uncertain", "fake"]
 
 
-def test_about_tab_describes_the_checkpoints_own_framing() -> None:
+def test_framing_is_described_from_the_checkpoints_own_processor() -> None:
     from hf_detector.processing import FaceImageProcessor
 
-    app = load_app()
-    context = app.framing_text(FaceImageProcessor(face_context=2.5, face_detector="blazeface"))
-    assert context.startswith("face detection (BlazeFace)") and "2.5x the face box" in context
-    assert "landmark alignment" in app.framing_text(FaceImageProcessor())
-    assert "no face detection" in app.framing_text(FaceImageProcessor(do_face_crop=False))
+    context = FaceImageProcessor(face_context=2.5, face_detector="blazeface").describe_framing()
+    assert context.startswith("the face with its surroundings") and "2.5x the face box found by BlazeFace" in context
+    assert "aligned on MTCNN's landmarks" in FaceImageProcessor().describe_framing()
+    assert "no face detection" in FaceImageProcessor(do_face_crop=False).describe_framing()
 
 
 def test_zip_expansion_is_bounded_and_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

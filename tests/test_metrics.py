@@ -322,3 +322,7 @@ def test_source_pair_auroc_separates_the_confused_pair() -> None:
     assert table["studio"]["diffusion"] == 1.0
     assert table["studio"]["gan"] == pytest.approx(0.5)  # 0.6 < 0.7 < 0.8: one win, one loss per fake
     json.dumps(table)  # plain str keys and floats: it goes into the evaluate JSON as is
+    from hf_detector.metrics import hardest_source_pair
+
+    assert hardest_source_pair(table) == (pytest.approx(0.5), "studio", "gan")
+    assert hardest_source_pair({}) is None

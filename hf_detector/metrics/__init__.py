@@ -25,6 +25,7 @@ __all__ = [
     "choose_threshold",
     "compute_metrics",
     "fit_temperature",
+    "hardest_source_pair",
     "load_metric",
     "make_compute_metrics",
     "softmax",
@@ -201,3 +202,9 @@ def source_pair_auroc(labels: ArrayLike, scores: ArrayLike, sources: list[str]) 
             pair = np.concatenate([np.zeros(len(real_scores)), np.ones(len(fake_scores))])
             table[str(real)][str(fake)] = float(roc_auc_score(pair, np.concatenate([real_scores, fake_scores])))
     return table
+
+
+def hardest_source_pair(table: dict[str, dict[str, float]]) -> tuple[float, str, str] | None:
+    """(auroc, real, fake) of the least separated pair of a `source_pair_auroc` table, None if empty."""
+    pairs = [(auroc, real, fake) for real, row in table.items() for fake, auroc in row.items()]
+    return min(pairs) if pairs else None
