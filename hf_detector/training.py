@@ -161,6 +161,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     try:  # before any data is read, naming the flag rather than the config field
         for name in _PROBABILITY_FLAGS:
             check_probability(f"--{name}", getattr(data_args, name))
+        build_processor(model_args, data_args)  # the processor's own checks (face_context, max_short_side, ...)
     except ValueError as error:
         parser.error(str(error))
     # Like the example script, but with no --do_* flag at all we train, evaluate and predict (note that

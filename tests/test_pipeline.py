@@ -227,6 +227,13 @@ def test_out_of_range_augmentation_probability_fails_before_any_work(tmp_path: P
     assert not (tmp_path / "run").exists()
 
 
+def test_bad_processor_flag_fails_before_any_work(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        train_main(tiny_training_argv(tmp_path / "missing", tmp_path / "run", extra=["--face_context", "-1"]))
+    assert "face_context must be 0 (aligned face) or > 0, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("architecture", ["mobilenet_v2_0.35", "resnet-18"])
 def test_channels_last_is_a_memory_layout_only(architecture: str) -> None:
     """Training runs channels-last by default (faster CPU convolutions): same loss and gradients as the
