@@ -417,6 +417,17 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
     return square.resize((size, size), resample)
 
 
+def largest_face(image: Image.Image, detector: Any = None, detect_size: int | None = None) -> Face | None:
+    """The largest face of an RGB image (None if none), from `detector` (default: the shared MTCNN)."""
+    detector = detector or default_detector()
+    # only pass the size when set: any object with `detect(image)` can stand in for the detector
+    options = {} if detect_size is None else {"max_side": detect_size}
+    if hasattr(detector, "largest"):
+        return detector.largest(image, **options)
+    faces = detector.detect(image, **options)
+    return faces[0] if faces else None
+
+
 def context_square(box: tuple[float, float, float, float], width: int, height: int,
                    context: float) -> tuple[int, int, int, int]:
     """The square around a face box with side `context` x its longer edge, moved to lie inside the image
@@ -441,9 +452,7 @@ def context_crop(image: Image.Image, detector: FaceDetector | BlazeFaceDetector 
     if size < 1 or not context > 0:
         raise ValueError(f"need size >= 1 and context > 0, got size={size}, context={context}")
     image = _to_rgb(image)
-    detector = detector or default_detector()
-    options = {} if detect_size is None else {"max_side": detect_size}
-    face = detector.largest(image, **options)
+    face = largest_face(image, detector, detect_size)
     if face is None:
         return FaceCrop(image=center_crop(image, size), face=None, method="center")
     left, top, right, bottom = context_square(face.box, image.width, image.height, context)
@@ -478,14 +487,7 @@ def crop_face(
     if size < 1 or not -0.4 < margin < 10:  # margin <= -0.5 would collapse the face square
         raise ValueError(f"need size >= 1 and -0.4 < margin < 10, got size={size}, margin={margin}")
     image = _to_rgb(image)
-    detector = detector or default_detector()
-    # only pass the size when set: any object with `detect(image)` can stand in for the detector
-    options = {} if detect_size is None else {"max_side": detect_size}
-    if hasattr(detector, "largest"):
-        face = detector.largest(image, **options)
-    else:
-        faces = detector.detect(image, **options)
-        face = faces[0] if faces else None
+    face = largest_face(image, detector, detect_size)
     if face is None:
         return FaceCrop(image=center_crop(image, size), face=None, method="center")
     rgb = np.asarray(image)
