@@ -201,8 +201,26 @@ def build_card(model_dir: Path | str, repo_id: str | None = None) -> ModelCard:
         needs_import=processor_class == "FaceImageProcessor" or str(config.get("model_type")) == "custom_cnn",
         preprocessing=_preprocessing(processor),
         plots=plots,
+        int8_summary=_int8_summary(model_dir),
         **_evaluation_tables(metrics),
     )
+
+
+def _int8_summary(model_dir: Path) -> str | None:
+    """The int8 model's check, when one is validated for these very weights (hf_detector.quantize)."""
+    from .quantize import INT8_DIR, REPORT_FILE, validated_int8
+
+    if validated_int8(model_dir) is None:
+        return None
+    checks = json.loads((model_dir / INT8_DIR / REPORT_FILE).read_text()).get("checks", {})
+    parts = []
+    for name, check in checks.items():
+        text = (f"on the {name} split its labels agree with fp32 on {check['agreement']:.2%} of "
+                f"{check['images']} images ({check['disagreements']} differ)")
+        if check.get("auroc_fp32") is not None and check.get("auroc_int8") is not None:
+            text += f", AUROC {check['auroc_fp32']:.4f} -> {check['auroc_int8']:.4f}"
+        parts.append(text)
+    return "; ".join(parts) or None
 
 
 def _processor_size(processor: dict[str, Any]) -> Any:

@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS_HELP = "train | evaluate | predict | push | push-space"
+SUBCOMMANDS_HELP = "train | evaluate | predict | quantize | push | push-space"
 
 
 def _pixels(check: str):
@@ -30,9 +30,9 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
     parser.add_argument("--threshold", type=float, default=None, help="decision threshold on p(fake)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--backend", choices=["auto", "pytorch", "onnx"], default="auto",
-                        help="auto (default): ONNX Runtime when installed: same predictions, faster "
-                             "(docs/performance.md); pytorch: plain eager fp32 PyTorch")
+    parser.add_argument("--backend", choices=["auto", "pytorch", "onnx", "int8"], default="auto",
+                        help="auto (default): the checkpoint's int8 model where it was validated for its "
+                             "weights, else ONNX Runtime fp32 (docs/performance.md); pytorch: plain eager fp32")
     parser.add_argument("--face-detect-size", type=_pixels("checked_detect_size"), default=None, metavar="PIXELS",
                         help="longest side the face detector searches (default: the model's, 640). Smaller "
                              "shifts crops slightly and, with the coarse-first search, saves little (docs/performance.md)")
@@ -148,6 +148,44 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_quantize(args: argparse.Namespace) -> int:
+    import json as json_module
+    from pathlib import Path
+
+    from .data import SplitSpec, load_faces, split_faces
+    from .inference import Detector
+    from .quantize import QuantizationRefused, crops_of, quantize_checkpoint
+
+    folder = Path(args.model)
+    if not (folder / "model.safetensors").is_file():
+        print(f"error: {args.model}: not a local checkpoint directory with model.safetensors", file=sys.stderr)
+        return 2
+    try:  # the split training made: same fractions, seed and held-out generators
+        holdout = json_module.loads((folder / "metrics.json").read_text())["training"].get("holdout", [])
+    except (OSError, ValueError, KeyError, TypeError):
+        holdout = []
+    import datasets
+    from datasets import Image as ImageFeature
+
+    datasets.disable_progress_bars()  # stderr keeps to the one line that matters
+    dataset = load_faces(args.data).cast_column("image", ImageFeature(decode=False))
+    splits = split_faces(dataset, SplitSpec(args.validation_fraction, args.test_fraction, args.split_seed, holdout))
+    if "validation" not in splits or "test" not in splits:
+        print("error: --data needs enough images for a validation and a test split", file=sys.stderr)
+        return 2
+    detector = Detector.from_pretrained(str(folder))  # its face stage frames the crops; its fp32 model is the reference
+    calibration = crops_of(detector, [row["path"] for row in splits["validation"]["image"]])
+    check = crops_of(detector, [row["path"] for row in splits["test"]["image"]])
+    try:
+        report = quantize_checkpoint(folder, calibration, check, splits["test"]["label"],
+                                     splits["validation"]["label"], model=detector.model, threshold=detector.threshold)
+    except QuantizationRefused as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"kept {folder / 'onnx' / 'model_int8.onnx'}: {report.summary()}")
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     from .training import main as train_main
 
@@ -179,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default=None, help="dataset split to evaluate (default: train)")
     _add_shard_args(evaluate)
     evaluate.set_defaults(func=run_evaluate)
+
+    quantize = sub.add_parser("quantize", help="build a checkpoint's int8 model; kept only if it predicts like fp32")
+    quantize.add_argument("--model", required=True, help="local checkpoint directory (the int8 model goes inside)")
+    quantize.add_argument("--data", required=True, help="the imagefolder it was trained on: calibrated on the "
+                                                         "validation split, checked on the test split")
+    quantize.add_argument("--validation-fraction", type=float, default=0.15, help="as in training (default 0.15)")
+    quantize.add_argument("--test-fraction", type=float, default=0.15, help="as in training (default 0.15)")
+    quantize.add_argument("--split-seed", type=int, default=42, help="as in training (default 42)")
+    quantize.set_defaults(func=run_quantize)
 
     try:
         from . import hub

@@ -1,18 +1,20 @@
-"""The accelerated inference path: ONNX Runtime for the classifier and for the three MTCNN networks.
+"""The accelerated inference path: ONNX Runtime for the classifier and for the face detector.
 
 Chosen by `bench/run.py` (numbers in docs/performance.md) among channels_last, bf16 autocast, ONNX
-Runtime and thread settings: ONNX Runtime fp32 was the fastest for the 128 px MobileNetV2 (several
-times eager PyTorch at batch 1) and ~1.2-1.6x faster for MTCNN, with the same numbers (logits within
-1e-5, face boxes and landmarks within 1e-3 px), so predictions are unchanged. bf16 autocast was much
-slower on this CPU (no AMX / AVX-512-bf16), and the face stage keeps its detection size and pyramid:
-nothing that changes a crop is switched on.
+Runtime fp32, static int8 and thread settings:
 
-    backend "pytorch"  plain eager fp32 PyTorch (the reference)
-    backend "onnx"     ONNX Runtime fp32; the model is exported once per checkpoint (cached on disk)
-    backend "auto"     "onnx" when `onnxruntime` and `onnx` are installed, else "pytorch"
+    backend "pytorch"  plain eager fp32 PyTorch (the reference; `--backend pytorch` forces it)
+    backend "onnx"     ONNX Runtime fp32: the model is exported once per checkpoint (cached on disk);
+                       logits within 1e-3 of PyTorch, so the same predictions
+    backend "int8"     the checkpoint's static int8 model (`hf_detector.quantize`): kept only when its
+                       labels agree with fp32 on >= 99.5 % of the test split and AUROC moves <= 0.005,
+                       and only for the exact weights it was built from
+    backend "auto"     "int8" when the checkpoint has a validated int8 model, else "onnx" when
+                       `onnxruntime` and `onnx` are installed, else "pytorch"
 
-Every export is checked against PyTorch on a random batch before it is used; a model that does not
-export or does not match runs on PyTorch (with a warning) instead of failing.
+The face detector runs ONNX Runtime fp32 on both "onnx" and "int8": a crop is never changed.
+Every fp32 export is checked against PyTorch on a random batch before it is used; a model that does
+not export or does not match runs on PyTorch (with a warning) instead of failing.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "pytorch", "onnx")
+BACKENDS = ("auto", "pytorch", "onnx", "int8")
 # Largest |logit| difference accepted between an export and PyTorch on the check batch.
 EXPORT_TOLERANCE = 1e-3
 
@@ -52,16 +54,34 @@ def onnx_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
-def resolve_backend(backend: str | None = "auto") -> str:
-    """"auto" (or None, or $HF_DETECTOR_BACKEND) -> the fastest available; "pytorch" / "onnx" as asked."""
+def resolve_backend(backend: str | None = "auto", checkpoint: str | os.PathLike | None = None) -> str:
+    """"auto" (or None, or $HF_DETECTOR_BACKEND) -> the fastest accurate one available; others as asked.
+
+    `checkpoint`: the model's directory, where a validated int8 model may live (hf_detector.quantize).
+    """
     name = (backend or os.environ.get("HF_DETECTOR_BACKEND") or "auto").lower()
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if name == "pytorch":
+        return name
+    if not onnx_available():
+        if name == "auto":
+            return "pytorch"
+        raise BackendUnavailable(f"backend {name!r} needs `pip install onnxruntime onnx` (or use --backend pytorch)")
+    from .quantize import validated_int8
+
+    has_int8 = validated_int8(checkpoint) is not None
     if name == "auto":
-        return "onnx" if onnx_available() else "pytorch"
-    if name == "onnx" and not onnx_available():
-        raise BackendUnavailable("backend 'onnx' needs `pip install onnxruntime onnx` (or use --backend pytorch)")
+        return "int8" if has_int8 else "onnx"
+    if name == "int8" and not has_int8:
+        raise BackendUnavailable("backend 'int8': this checkpoint has no int8 model validated for its weights "
+                                 "(run `hf-detector quantize --model DIR --data FOLDER`, or use --backend onnx)")
     return name
+
+
+def face_backend(backend: str) -> str:
+    """The face detector's backend for a classifier backend: int8 is for the classifier only."""
+    return "onnx" if backend == "int8" else backend
 
 
 def cache_dir() -> Path:
@@ -188,6 +208,36 @@ def onnx_classifier(model: torch.nn.Module, processor: Any = None, threads: int 
     except Exception as error:  # any export/runtime failure: stay on PyTorch, never fail a prediction
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         logger.warning("ONNX Runtime unavailable for this model (%s); using PyTorch", first)
+        return None
+
+
+class Int8Classifier:
+    """`logits = Int8Classifier(path)(pixel_values)`: the checkpoint's validated int8 model on ONNX Runtime."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.threads = int(threads or default_threads())
+        self.session = ort.InferenceSession(str(path), session_options(self.threads),
+                                            providers=["CPUExecutionProvider"])
+
+    def __call__(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(pixel_values.detach().cpu().float().numpy())
+        return torch.from_numpy(self.session.run(None, {"pixel_values": array})[0])
+
+
+def int8_classifier(checkpoint: str | os.PathLike | None, threads: int | None = None) -> Int8Classifier | None:
+    """The checkpoint's int8 classifier, or None (with a warning) when it is missing, stale or unloadable."""
+    from .quantize import validated_int8
+
+    path = validated_int8(checkpoint)
+    if path is None:
+        return None
+    try:
+        return Int8Classifier(path, threads)
+    except Exception as error:  # a damaged file: fall back, never fail a prediction
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        logger.warning("int8 model unusable (%s); using ONNX Runtime fp32", first)
         return None
 
 

@@ -37,10 +37,10 @@ from . import card as card_module
 
 # What a model repo gets: weights (safetensors only), configs, metrics, card, plots. Pickles, optimizer
 # state and intermediate checkpoints never leave the machine.
-UPLOAD_PATTERNS = ("*.safetensors", "*.json", "*.md", "*.png")
+UPLOAD_PATTERNS = ("*.safetensors", "*.json", "*.md", "*.png", "*.onnx")
 NEVER_UPLOAD = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.ckpt", "checkpoint-*", "optimizer*", "scheduler*",
                 "rng_state*", "runs", ".*", "__pycache__")
-DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.png", "*.txt"]
+DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.png", "*.txt", "*.onnx"]
 # Keyword arguments for every `from_pretrained` on a resolved model: safetensors only, no remote code.
 SAFE_LOAD_KWARGS: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -103,7 +103,8 @@ class Detector:
     """A loaded classifier + its image processor, with the decision threshold chosen at training time."""
 
     def __init__(self, model: torch.nn.Module, processor: Any, name: str = "model",
-                 threshold: float | None = None, backend: str = "pytorch") -> None:
+                 threshold: float | None = None, backend: str = "pytorch",
+                 checkpoint: str | os.PathLike | None = None) -> None:
         self.model = model.eval()
         self.processor = processor
         self.name = name
@@ -111,12 +112,17 @@ class Detector:
                                else getattr(model.config, "detector_threshold", 0.5) or 0.5)
         self.fake_index = self._fake_index(model.config)
         self._pool: ThreadPoolExecutor | None = None
-        # backend: "pytorch" (eager fp32) or "onnx"/"auto" (hf_detector.fast: ONNX Runtime for the
-        # classifier and MTCNN, same predictions); self.backend is what actually runs.
-        from .fast import onnx_classifier, resolve_backend
+        # backend: "pytorch" (eager fp32), "onnx", "int8" or "auto" (hf_detector.fast: ONNX Runtime for
+        # the classifier and the face detector; int8 only where validated for these weights). `checkpoint`
+        # is the directory that may hold the int8 model; self.backend is what actually runs.
+        from .fast import int8_classifier, onnx_classifier, resolve_backend
 
-        self._onnx = onnx_classifier(model, processor) if resolve_backend(backend) == "onnx" else None
-        self.backend = "onnx" if self._onnx is not None else "pytorch"
+        wanted = resolve_backend(backend, checkpoint)
+        self._onnx = int8_classifier(checkpoint) if wanted == "int8" else None
+        self.backend = "int8" if self._onnx is not None else "pytorch"
+        if self._onnx is None and wanted in ("onnx", "int8"):
+            self._onnx = onnx_classifier(model, processor)
+            self.backend = "onnx" if self._onnx is not None else "pytorch"
         self.face_detector = None
         if hasattr(processor, "crop"):
             from .processing import shared_face_detector
@@ -158,7 +164,8 @@ class Detector:
             processor.max_short_side = checked_short_side(max_short_side)
         if face_detector is not None and hasattr(processor, "face_detector"):
             processor.face_detector = checked_face_detector(face_detector)
-        return cls(network, processor, name=str(model or path), threshold=threshold, backend=backend)
+        return cls(network, processor, name=str(model or path), threshold=threshold, backend=backend,
+                   checkpoint=path)
 
     # -- single images ---------------------------------------------------------------------------
     def prepare(self, image: Image.Image | str | os.PathLike | bytes,

@@ -36,10 +36,9 @@ def shared_face_detector(backend: str | None = None, name: str = "mtcnn"):
     backend None = "auto": ONNX Runtime when installed (same boxes within 1e-3 px), so `pipeline()`,
     training crops and `Detector` (default backend) run the same face stage.
     """
-    if backend in (None, "auto"):
-        from .fast import resolve_backend
+    from .fast import face_backend, resolve_backend
 
-        backend = resolve_backend("auto")
+    backend = face_backend(resolve_backend("auto") if backend in (None, "auto") else backend)
     with _detector_lock:
         key = f"{name}:{backend}"
         if key not in _detectors:

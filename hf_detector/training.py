@@ -51,6 +51,9 @@ class ModelArguments:
     freeze_backbone: bool = field(default=False, metadata={"help": "train the classifier head only"})
     channels_last: bool = field(default=True, metadata={
         "help": "train in channels-last memory layout (convolutions ~1.5x faster on CPU); same saved weights"})
+    int8: bool = field(default=True, metadata={
+        "help": "after training, build the static int8 model (calibrated on validation) and keep it only if it "
+                "predicts like fp32 on the test split (hf_detector/quantize.py); needs onnxruntime"})
     soup_with: str = field(default="", metadata={
         "help": "comma-separated checkpoints of the same architecture (runs with other seeds) whose weights are "
                 "averaged with this run's before calibration: a model soup (hf_detector/soup.py)"})
@@ -578,6 +581,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             state = out / "trainer_state.json"
             plots = save_all_plots(labels, scores, threshold, out, trainer_state=state if state.exists() else None)
             record["plots"] = [Path(p).name for p in plots]
+        if model_args.int8:
+            record["int8"] = build_int8_model(out, splits, threshold)
         (out / "metrics.json").write_text(json.dumps(record, indent=2, default=_json_default))
         _write_card(out)
         if training_args.push_to_hub:
@@ -595,6 +600,37 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               + ", ".join(f"{k} {summary[k]:.4f}" for k in ("accuracy", "balanced_accuracy", "roc_auc", "f1")
                           if isinstance(summary.get(k), (int, float)) and not math.isnan(summary[k])))
     return record
+
+
+def split_pixels(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """All processed crops (N, C, H, W) and labels of an evaluation split (its eval transform)."""
+    rows = [dataset[start:start + 64] for start in range(0, len(dataset), 64)]
+    return (np.concatenate([row["pixel_values"].numpy() for row in rows]).astype(np.float32),
+            np.concatenate([row["labels"].numpy() for row in rows]))
+
+
+def build_int8_model(out: Path, splits: DatasetDict, threshold: float) -> dict[str, Any]:
+    """The int8 model of the saved checkpoint (hf_detector/quantize.py), kept only when it predicts like fp32.
+
+    Returns what happened, for metrics.json and the card; never fails the training run.
+    """
+    from .fast import onnx_available
+
+    if not onnx_available():
+        return {"kept": False, "reason": "onnxruntime not installed"}
+    if "validation" not in splits or "test" not in splits:
+        return {"kept": False, "reason": "needs a validation split (calibration) and a test split (check)"}
+    from .quantize import QuantizationRefused, quantize_checkpoint
+
+    calibration, calibration_labels = split_pixels(splits["validation"])
+    check, labels = split_pixels(splits["test"])
+    try:  # quantises the saved weights (reloaded from `out`), so the sha256 in the report is theirs
+        report = quantize_checkpoint(out, calibration, check, labels, calibration_labels, threshold=threshold)
+    except QuantizationRefused as error:
+        logger.warning("%s", error)
+        return {"kept": False, "reason": str(error)}
+    logger.info("int8 model kept: %s", report.summary())
+    return {"kept": True, **asdict(report)}
 
 
 def _write_card(out: Path) -> None:
