@@ -149,36 +149,24 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    import json as json_module
     from pathlib import Path
 
-    from .data import SplitSpec, load_faces, split_faces
     from .inference import Detector
-    from .quantize import QuantizationRefused, crops_of, quantize_checkpoint
+    from .quantize import QuantizationRefused, crops_of, quantize_checkpoint, training_split_files
 
     folder = Path(args.model)
     if not (folder / "model.safetensors").is_file():
         print(f"error: {args.model}: not a local checkpoint directory with model.safetensors", file=sys.stderr)
         return 2
-    try:  # the split training made: same fractions, seed and held-out generators
-        holdout = json_module.loads((folder / "metrics.json").read_text())["training"].get("holdout", [])
-    except (OSError, ValueError, KeyError, TypeError):
-        holdout = []
-    import datasets
-    from datasets import Image as ImageFeature
-
-    datasets.disable_progress_bars()  # stderr keeps to the one line that matters
-    dataset = load_faces(args.data).cast_column("image", ImageFeature(decode=False))
-    splits = split_faces(dataset, SplitSpec(args.validation_fraction, args.test_fraction, args.split_seed, holdout))
+    splits = training_split_files(folder, args.data, args.validation_fraction, args.test_fraction, args.split_seed)
     if "validation" not in splits or "test" not in splits:
         print("error: --data needs enough images for a validation and a test split", file=sys.stderr)
         return 2
     detector = Detector.from_pretrained(str(folder))  # its face stage frames the crops; its fp32 model is the reference
-    calibration = crops_of(detector, [row["path"] for row in splits["validation"]["image"]])
-    check = crops_of(detector, [row["path"] for row in splits["test"]["image"]])
+    (validation, validation_labels), (test, test_labels) = splits["validation"], splits["test"]
     try:
-        report = quantize_checkpoint(folder, calibration, check, splits["test"]["label"],
-                                     splits["validation"]["label"], model=detector.model, threshold=detector.threshold)
+        report = quantize_checkpoint(folder, crops_of(detector, validation), crops_of(detector, test), test_labels,
+                                     validation_labels, model=detector.model, threshold=detector.threshold)
     except QuantizationRefused as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

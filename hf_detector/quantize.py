@@ -189,17 +189,18 @@ def _auroc(labels: np.ndarray | None, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores))
 
 
-def quantize_checkpoint(checkpoint: str | os.PathLike, calibration: np.ndarray, check: np.ndarray,
-                        labels: np.ndarray | None = None, calibration_labels: np.ndarray | None = None,
-                        model: torch.nn.Module | None = None, threshold: float | None = None,
-                        calibration_images: int = CALIBRATION_IMAGES) -> QuantizationReport:
-    """Build, check and (only on a pass) save the checkpoint's int8 model.
+def evaluate_int8(checkpoint: str | os.PathLike, calibration: np.ndarray, check: np.ndarray,
+                  destination: Path, labels: np.ndarray | None = None,
+                  calibration_labels: np.ndarray | None = None, model: torch.nn.Module | None = None,
+                  threshold: float | None = None, calibration_images: int = CALIBRATION_IMAGES,
+                  seed: int = 0) -> QuantizationReport:
+    """Build the checkpoint's int8 model at `destination` and check it against fp32; `passed` says the verdict.
 
     calibration: processed crops (N, C, H, W) float32 of the validation split; `calibration_images` of
-    them (seeded draw) set the activation ranges and the rest are a second check set. check: crops of
+    them (draw `seed`) set the activation ranges and the rest are a second check set. check: crops of
     the test split. labels / calibration_labels (0 real, 1 fake, optional) add the AUROC check.
     The int8 model must predict like fp32 on each check set on its own.
-    Raises QuantizationRefused (nothing written) when it does not.
+    Raises QuantizationRefused when it cannot be built at all.
     """
     from .fast import input_shape
     from .inference import Detector, load_classifier
@@ -218,32 +219,47 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, calibration: np.ndarray, 
     fake_index = Detector._fake_index(network.config)
     cut = float(threshold if threshold is not None else getattr(network.config, "detector_threshold", 0.5) or 0.5)
     calibration = np.ascontiguousarray(calibration, dtype=np.float32)
-    chosen = np.sort(np.random.default_rng(0).permutation(len(calibration))[:calibration_images])
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(calibration))[:calibration_images])
     rest = np.setdiff1d(np.arange(len(calibration)), chosen)
     sets = {"test": (np.ascontiguousarray(check, dtype=np.float32), labels)}
     if len(rest):
         sets["validation"] = (calibration[rest], None if calibration_labels is None
                               else np.asarray(calibration_labels)[rest])
+    try:
+        keep = build_int8(network, input_shape(network, processor), calibration[chosen], destination)
+        int8 = {name: probabilities_onnx(destination, pixels, fake_index) for name, (pixels, _) in sets.items()}
+    except Exception as error:  # an architecture ORT cannot quantise: refuse, never half-write
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise QuantizationRefused(f"int8 build failed: {first}") from None
+    import onnxruntime
 
+    checks = {name: compare(probabilities_fp32(network, pixels, fake_index), int8[name], cut, set_labels)
+              for name, (pixels, set_labels) in sets.items()}
+    return QuantizationReport(passed=all(check.holds() for check in checks.values()), threshold=cut,
+                              weights_sha256=weights_sha256(folder), calibration_images=len(chosen),
+                              checks=checks, kept_fp32=keep, onnxruntime=onnxruntime.__version__)
+
+
+def refusal(report: QuantizationReport) -> str:
+    return (f"int8 not kept: {report.summary()} (each needs >= {MIN_AGREEMENT:.1%} and |AUROC change| <= "
+            f"{MAX_AUROC_SHIFT}); the checkpoint is unchanged")
+
+
+def quantize_checkpoint(checkpoint: str | os.PathLike, calibration: np.ndarray, check: np.ndarray,
+                        labels: np.ndarray | None = None, calibration_labels: np.ndarray | None = None,
+                        model: torch.nn.Module | None = None, threshold: float | None = None,
+                        calibration_images: int = CALIBRATION_IMAGES) -> QuantizationReport:
+    """Build and check the checkpoint's int8 model (`evaluate_int8`); save it only when it passes.
+
+    Raises QuantizationRefused (nothing written) when it does not predict like fp32.
+    """
+    folder = Path(checkpoint)
     with tempfile.TemporaryDirectory(prefix="hf-detector-int8-") as work:
         candidate = Path(work) / INT8_FILE
-        try:
-            keep = build_int8(network, input_shape(network, processor), calibration[chosen], candidate)
-            int8 = {name: probabilities_onnx(candidate, pixels, fake_index) for name, (pixels, _) in sets.items()}
-        except Exception as error:  # an architecture ORT cannot quantise: refuse, never half-write
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise QuantizationRefused(f"int8 build failed: {first}") from None
-        import onnxruntime
-
-        checks = {name: compare(probabilities_fp32(network, pixels, fake_index), int8[name], cut, set_labels)
-                  for name, (pixels, set_labels) in sets.items()}
-        report = QuantizationReport(passed=False, threshold=cut, weights_sha256=weights_sha256(folder),
-                                    calibration_images=len(chosen), checks=checks, kept_fp32=keep,
-                                    onnxruntime=onnxruntime.__version__)
-        if not all(check.holds() for check in checks.values()):
-            raise QuantizationRefused(f"int8 not kept: {report.summary()} (each needs >= {MIN_AGREEMENT:.1%} "
-                                      f"and |AUROC change| <= {MAX_AUROC_SHIFT}); the checkpoint is unchanged")
-        report.passed = True
+        report = evaluate_int8(folder, calibration, check, candidate, labels, calibration_labels, model, threshold,
+                               calibration_images)
+        if not report.passed:
+            raise QuantizationRefused(refusal(report))
         target = folder / INT8_DIR
         target.mkdir(exist_ok=True)
         # the model first, the report last: a crash in between leaves no report, so nothing runs it
@@ -251,6 +267,25 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, calibration: np.ndarray, 
         (target / INT8_FILE).write_bytes(candidate.read_bytes())
         (target / REPORT_FILE).write_text(json.dumps(asdict(report), indent=2) + "\n")
     return report
+
+
+def training_split_files(checkpoint: str | os.PathLike, data: str, validation_fraction: float = 0.15,
+                         test_fraction: float = 0.15, seed: int = 42) -> dict[str, tuple[list[str], list[int]]]:
+    """(paths, labels) of each split of `data` as the checkpoint's training run made them: same fractions and
+    seed (the training defaults unless given), same held-out generators (from its metrics.json)."""
+    import datasets
+    from datasets import Image as ImageFeature
+
+    from .data import SplitSpec, load_faces, split_faces
+
+    try:
+        holdout = json.loads((Path(checkpoint) / "metrics.json").read_text())["training"].get("holdout", [])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        holdout = []
+    datasets.disable_progress_bars()  # stderr keeps to the lines that matter
+    dataset = load_faces(data).cast_column("image", ImageFeature(decode=False))
+    splits = split_faces(dataset, SplitSpec(validation_fraction, test_fraction, seed, holdout or ()))
+    return {name: ([row["path"] for row in split["image"]], list(split["label"])) for name, split in splits.items()}
 
 
 def crops_of(detector: Any, paths: list[str]) -> np.ndarray:
