@@ -70,6 +70,37 @@ _THREADS_LOCK = threading.Lock()
 _DEFAULT_DETECTOR: FaceDetector | None = None
 
 
+def import_mtcnn() -> type:
+    """facenet-pytorch's MTCNN class, without running the package's `__init__`.
+
+    That `__init__` also imports InceptionResnetV1 and with it `requests` (~0.2 s per process here, on the
+    first photo BlazeFace finds no face in; we never download its weights). The package is registered
+    bare just while its MTCNN module loads, then removed, so a later `import facenet_pytorch` anywhere
+    runs the real `__init__` (reusing the submodules loaded here).
+    """
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    loaded = sys.modules.get("facenet_pytorch.models.mtcnn")
+    if loaded is not None:
+        return loaded.MTCNN
+    if "facenet_pytorch" in sys.modules:
+        return importlib.import_module("facenet_pytorch.models.mtcnn").MTCNN
+    spec = importlib.util.find_spec("facenet_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("facenet-pytorch is not installed (pip install --no-deps facenet-pytorch==2.6.0)")
+    package = types.ModuleType("facenet_pytorch")
+    package.__path__ = list(spec.submodule_search_locations)
+    sys.modules["facenet_pytorch"] = package
+    try:
+        return importlib.import_module("facenet_pytorch.models.mtcnn").MTCNN
+    finally:
+        if sys.modules.get("facenet_pytorch") is package:
+            del sys.modules["facenet_pytorch"]
+
+
 def _get_mtcnn(device: str = "cpu", backend: str = "pytorch") -> MTCNN:
     """One MTCNN per device (and backend) per process: building it loads three weight files (~50 ms).
 
@@ -78,9 +109,7 @@ def _get_mtcnn(device: str = "cpu", backend: str = "pytorch") -> MTCNN:
     with _MTCNN_LOCK:
         model = _MTCNN_CACHE.get(device)
         if model is None:
-            from facenet_pytorch import MTCNN  # lazy: importing torch models is slow
-
-            model = MTCNN(keep_all=True, device=device, post_process=False)
+            model = import_mtcnn()(keep_all=True, device=device, post_process=False)
             model.eval()
             _MTCNN_CACHE[device] = model
         if backend == "onnx" and device == "cpu":

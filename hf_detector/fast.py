@@ -374,7 +374,12 @@ def detect_one(mtcnn: Any, sessions: dict[str, Any], image: Any, min_window: flo
     pixels: the finest levels, which cost most (the first is ~half of all P-Net pixels) and only find
     small faces. The levels kept are the same scales as a full search.
     """
-    from facenet_pytorch.models.utils.detect_face import nms_numpy
+    import sys
+
+    from .faces import import_mtcnn
+
+    import_mtcnn()  # loads facenet_pytorch.models.utils.detect_face without the package's slow __init__
+    nms_numpy = sys.modules["facenet_pytorch.models.utils.detect_face"].nms_numpy
 
     pixels = np.asarray(image, dtype=np.uint8)
     height, width = pixels.shape[:2]

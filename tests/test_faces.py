@@ -282,3 +282,16 @@ def test_detector_overrides_use_the_processor_checks() -> None:
     for options in ({"max_short_side": 8}, {"face_detect_size": 8}):
         with pytest.raises(ValueError, match=">= 32 pixels"):
             Detector.from_pretrained(str(model), backend="pytorch", **options)
+
+
+def test_mtcnn_loads_without_the_package_init() -> None:
+    """The MTCNN fallback skips facenet-pytorch's __init__ (InceptionResnetV1 + `requests`, ~0.2 s per
+    process); a later `import facenet_pytorch` still gets the real package."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from hf_detector.faces import import_mtcnn; M = import_mtcnn(); "
+            "assert 'requests' not in sys.modules and 'facenet_pytorch' not in sys.modules; "
+            "import facenet_pytorch; assert facenet_pytorch.MTCNN is M and facenet_pytorch.InceptionResnetV1")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-800:]
