@@ -215,9 +215,15 @@ class Int8Classifier:
     """`logits = Int8Classifier(path)(pixel_values)`: the checkpoint's validated int8 model on ONNX Runtime."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        import onnx
         import onnxruntime as ort
 
         self.threads = int(threads or default_threads())
+        graph = onnx.load(str(path), load_external_data=False).graph
+        # a downloaded file must be self-contained: external tensor data would make ONNX Runtime read
+        # whatever paths the file names
+        if any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in graph.initializer):
+            raise BackendUnavailable(f"{path}: refers to external tensor data; not loaded")
         self.session = ort.InferenceSession(str(path), session_options(self.threads),
                                             providers=["CPUExecutionProvider"])
 

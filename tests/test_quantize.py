@@ -127,6 +127,28 @@ def test_int8_for_other_weights_is_ignored(checkpoint: Path, image_folder: Path,
         Detector.from_pretrained(str(checkpoint), backend="int8")
 
 
+def test_int8_file_with_external_data_is_not_run(checkpoint: Path, image_folder: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A (downloaded) int8 file whose tensors point at other files is never handed to ONNX Runtime."""
+    import onnx
+
+    crops, labels = _crops(checkpoint, image_folder)
+    monkeypatch.setattr(quantize, "MIN_AGREEMENT", 0.0)
+    monkeypatch.setattr(quantize, "MAX_AUROC_SHIFT", 1.0)
+    quantize.quantize_checkpoint(checkpoint, crops, crops, labels, labels, calibration_images=8)
+    path = checkpoint / "onnx" / "model_int8.onnx"
+    model = onnx.load(str(path))
+    tensor = max(model.graph.initializer, key=lambda t: len(t.raw_data))
+    tensor.ClearField("raw_data")
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", "../../../etc/hostname"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(fast.BackendUnavailable, match="external tensor data"):
+        fast.Int8Classifier(path)
+    assert Detector.from_pretrained(str(checkpoint)).backend == "onnx"  # falls back, with a warning
+
+
 def test_damaged_report_is_ignored(checkpoint: Path) -> None:
     (checkpoint / "onnx").mkdir()
     (checkpoint / "onnx" / "model_int8.onnx").write_bytes(b"not onnx")
