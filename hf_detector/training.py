@@ -30,6 +30,7 @@ from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from .data import SplitSpec, load_faces, split_faces
 from .hub import HubError, TrainerHubMixin
+from .memory import keep_freed_memory
 from .models import ModelSpec, available_models, create_model
 from .processing import FaceImageProcessor
 from .transforms import AugmentationConfig, build_train_augmentation, check_probability
@@ -411,6 +412,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if training_args.should_save:
         check_output_dir(training_args.output_dir)
     set_seed(training_args.seed)
+    keep_freed_memory()  # ~1.5x train images/s on CPU: activations reuse pages instead of re-faulting them
     started = time.time()
 
     # 1. Data: fixed labels, stratified + identity-grouped splits, optional held-out generators.
