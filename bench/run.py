@@ -798,8 +798,9 @@ def render(r: dict[str, Any]) -> str:
             "images/s** by default (data in the main process; freed memory kept, below)",
             "  - with glibc's default malloc instead (`HF_DETECTOR_KEEP_FREED_MEMORY=0`): " + versus("glibc_malloc")
             + ". Without `hf_detector/memory.py`, glibc returns every activation buffer over its mmap threshold "
-            "to the kernel on `free`, and each step page-faults its activations back in (zero-filled: ~0.8 GB per step, 25 MB with the setting), which slows the "
-            "memory-bound BatchNorm and ReLU6 most; the training process keeps those pages instead"
+            "to the kernel on `free`, and each step page-faults its activations back in (zero-filled: ~0.8 GB "
+            "per step, 25 MB with the setting), which slows the memory-bound BatchNorm and ReLU6 most; the "
+            "training process keeps those pages instead"
             + (f" (peak RSS {real['peak_rss_mb']['default'] / 1024:.1f} vs "
                f"{real['peak_rss_mb']['glibc_malloc'] / 1024:.1f} GB)" if real.get("peak_rss_mb") else ""),
             "  - with one DataLoader worker (`--dataloader_num_workers 1`): " + versus("one_worker")

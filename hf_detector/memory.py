@@ -3,8 +3,9 @@
 PyTorch's CPU allocator calls `malloc`/`free` directly. glibc serves every block over its mmap threshold
 (32 MB at most; a batch of 32 at 160 px has activations of ~80 MB) with a fresh `mmap` and unmaps it on
 `free`, so every step touches new pages: the kernel zero-fills ~0.8 GB per step (25 MB with this setting)
-and the memory-bound ops (BatchNorm, ReLU6) run at a fraction of their speed. Serving big blocks from the heap and never trimming
-it lets the next step reuse the same pages. Measured by `make bench` (training throughput section).
+and the memory-bound ops (BatchNorm, ReLU6) run at a fraction of their speed. Serving big blocks from the
+heap and never trimming it lets the next step reuse the same pages. Measured by `make bench` (training
+throughput section).
 """
 
 from __future__ import annotations

@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if training_args.should_save:
         check_output_dir(training_args.output_dir)
     set_seed(training_args.seed)
-    keep_freed_memory()  # ~1.5x train images/s on CPU: activations reuse pages instead of re-faulting them
+    keep_freed_memory()  # 1.5-2x train images/s on CPU (make bench): activations reuse their pages
     started = time.time()
 
     # 1. Data: fixed labels, stratified + identity-grouped splits, optional held-out generators.
