@@ -1,7 +1,7 @@
 """hf-detector: is the face in this photo real or AI-generated? (Gradio app / Hugging Face Space entry point)
 
-Thin UI over the package: `hf_detector.inference.Detector` decides, `hf_detector.explain` draws Grad-CAM,
-`hf_detector.metadata` reads EXIF / PNG text / XMP / C2PA hints. Nothing here changes a prediction.
+Thin UI over the package: `hf_detector.inference.detector.Detector` decides, `hf_detector.signals.gradcam` draws Grad-CAM,
+`hf_detector.signals.metadata` reads EXIF / PNG text / XMP / C2PA hints. Nothing here changes a prediction.
 
     python app.py                      # bundled default model, http://127.0.0.1:7860
     python app.py --port 7861          # or GRADIO_SERVER_PORT=7861
@@ -32,10 +32,10 @@ import gradio as gr  # noqa: E402
 from gradio_client import utils as client_utils  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from hf_detector.explain import gradcam_overlay  # noqa: E402
-from hf_detector.images import MAX_FILE_BYTES, ImageLoadError, load_image  # noqa: E402
-from hf_detector.inference import Detector, FileResult, ModelLoadError, Prediction  # noqa: E402
-from hf_detector.metadata import read_metadata  # noqa: E402
+from hf_detector.data.images import MAX_FILE_BYTES, ImageLoadError, load_image  # noqa: E402
+from hf_detector.inference.detector import Detector, FileResult, ModelLoadError, Prediction  # noqa: E402
+from hf_detector.signals.gradcam import gradcam_overlay  # noqa: E402
+from hf_detector.signals.metadata import read_metadata  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES_DIR = HERE / "examples"
@@ -163,7 +163,7 @@ def upload_image(**kwargs: Any) -> gr.Image:
     """`gr.Image(type="filepath")` that hands the *original* upload to the package undecoded.
 
     Gradio's own preprocessing opens the file with PIL first, so a non-image would fail there with a
-    raw error naming a server path; here every file reaches `hf_detector.images.load_image`, whose
+    raw error naming a server path; here every file reaches `hf_detector.data.images.load_image`, whose
     one-line `ImageLoadError` becomes the message the user sees. The original bytes keep their metadata.
     """
     component = gr.Image(type="filepath", image_mode=None, **kwargs)

@@ -75,7 +75,7 @@ def machine() -> dict[str, Any]:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    from hf_detector.fast import describe
+    from hf_detector.runtime.onnx import describe
 
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "isa": ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
@@ -110,7 +110,7 @@ def model_path() -> tuple[Path, str]:
     path = CACHE / "mobilenet_v2-128"
     if not (path / "config.json").exists():
         from hf_detector.models import create_model
-        from hf_detector.processing import FaceImageProcessor
+        from hf_detector.preprocessing.processor import FaceImageProcessor
 
         torch.manual_seed(0)
         create_model("mobilenet_v2", image_size=128).save_pretrained(path)
@@ -121,8 +121,8 @@ def model_path() -> tuple[Path, str]:
 # -- sections ----------------------------------------------------------------------------------------
 def latency(model: Path, files: list[str], reps: int) -> dict[str, Any]:
     """End-to-end (path -> probabilities) and forward-only at batch 1, pytorch vs onnx, interleaved."""
-    from hf_detector.fast import input_shape
-    from hf_detector.inference import Detector
+    from hf_detector.inference.backends import input_shape
+    from hf_detector.inference.detector import Detector
 
     plain = Detector.from_pretrained(str(model), backend="pytorch")
     fast = Detector.from_pretrained(str(model), backend="auto")
@@ -137,7 +137,7 @@ def latency(model: Path, files: list[str], reps: int) -> dict[str, Any]:
             e2e[name] += values
     out["e2e"] = {k: median_ms(v) for k, v in e2e.items()}
     # stage split of the fast path: decode + face stage vs finish vs forward
-    from hf_detector.images import load_image
+    from hf_detector.data.images import load_image
 
     stage: dict[str, list[float]] = {"decode": [], "face": [], "finish": [], "forward": []}
     for path in files[: max(4, len(files) // 2)]:
@@ -166,7 +166,7 @@ def latency(model: Path, files: list[str], reps: int) -> dict[str, Any]:
 
 def forward_candidates(plain: Any, fast: Any, reps: int) -> dict[str, dict[str, float]]:
     """Forward-only latency of every candidate at batch 1 and batch 32 (ms per image)."""
-    from hf_detector.fast import OnnxClassifier, input_shape
+    from hf_detector.inference.backends import OnnxClassifier, input_shape
 
     model = plain.model
     shape = input_shape(model, plain.processor)
@@ -203,14 +203,15 @@ def forward_candidates(plain: Any, fast: Any, reps: int) -> dict[str, dict[str, 
 
 
 def int8_candidate(model: Path, files: list[str], labels: list[int], reps: int, quick: bool) -> dict[str, Any] | str:
-    """The product's int8 decision (hf_detector.quantize), rebuilt in a scratch copy of the checkpoint:
+    """The product's int8 decision (hf_detector.inference.int8), rebuilt in a scratch copy of the checkpoint:
     calibrated on its validation split, checked against fp32 on the test split, on the validation images
     not calibrated on and on the benchmark images; plus batch-1 latency of the int8 vs the fp32 session."""
     import shutil
 
-    from hf_detector import quantize
-    from hf_detector.fast import _export, _LogitsOnly, input_shape, onnx_available, session_options
-    from hf_detector.inference import Detector
+    from hf_detector.inference import int8 as quantize
+    from hf_detector.inference.backends import _LogitsOnly, input_shape
+    from hf_detector.inference.detector import Detector
+    from hf_detector.runtime.onnx import _export, onnx_available, session_options
 
     if not onnx_available():
         return "skipped (onnxruntime not installed)"
@@ -286,7 +287,7 @@ def agreement(model: Path, files: list[str], labels: list[int]) -> dict[str, Any
     """fp32 PyTorch vs the fast path on the benchmark images: labels, p(fake), AUROC; and folder speed."""
     from sklearn.metrics import roc_auc_score
 
-    from hf_detector.inference import Detector
+    from hf_detector.inference.detector import Detector
 
     out: dict[str, Any] = {}
     preds: dict[str, list] = {}
@@ -310,7 +311,7 @@ def agreement(model: Path, files: list[str], labels: list[int]) -> dict[str, Any
         return out  # the MTCNN search variants below only concern checkpoints framed by MTCNN
 
     # Ablation of the default coarse-first face search: the fast path with MTCNN's full pyramid.
-    from hf_detector.processing import shared_face_detector
+    from hf_detector.preprocessing.processor import shared_face_detector
 
     face_detector = shared_face_detector("auto")
     fraction, face_detector.large_face_fraction = face_detector.large_face_fraction, 0.0
@@ -349,9 +350,9 @@ def face_detectors(model: Path, files: list[str], labels: list[int], reps: int) 
     """
     from sklearn.metrics import roc_auc_score
 
-    from hf_detector.faces import FACE_DETECTORS
-    from hf_detector.images import load_image
-    from hf_detector.inference import Detector
+    from hf_detector.data.images import load_image
+    from hf_detector.inference.detector import Detector
+    from hf_detector.preprocessing.faces.registry import FACE_DETECTORS
 
     detectors = {name: Detector.from_pretrained(str(model), backend="auto", face_detector=name)
                  for name in FACE_DETECTORS}
@@ -392,7 +393,7 @@ def face_detectors(model: Path, files: list[str], labels: list[int], reps: int) 
 _CHILD = """
 import resource, sys, time
 start = time.perf_counter()
-import hf_detector.evaluation, hf_detector.inference
+import hf_detector.evaluation.evaluate, hf_detector.inference.detector
 from hf_detector.cli import main
 imported = time.perf_counter()
 code = main(sys.argv[1:])
@@ -431,10 +432,10 @@ def training_throughput(steps: int) -> dict[str, Any]:
     """Default recipe's train step (MobileNetV2 1.0, 128 px, batch 32, AdamW) + the per-image data cost."""
     from PIL import Image
 
-    from hf_detector.memory import keep_freed_memory
     from hf_detector.models import create_model
-    from hf_detector.processing import FaceImageProcessor
-    from hf_detector.transforms import build_train_augmentation
+    from hf_detector.preprocessing.augmentation import build_train_augmentation
+    from hf_detector.preprocessing.processor import FaceImageProcessor
+    from hf_detector.training.memory import keep_freed_memory
 
     keep_freed_memory()  # as train/train.py does (one-way: the sections before this ran with glibc's defaults)
     recipe = json.loads((ROOT / "train" / "configs" / "default.json").read_text())
@@ -488,7 +489,7 @@ def training_throughput(steps: int) -> dict[str, Any]:
     return out
 
 
-TRAINER_CONFIGS = {  # name: (DataLoader workers, keep freed memory: hf_detector.memory, on by default)
+TRAINER_CONFIGS = {  # name: (DataLoader workers, keep freed memory: hf_detector.training.memory, on by default)
     "default": (0, True), "glibc_malloc": (0, False), "one_worker": (1, True)}
 
 
@@ -557,10 +558,10 @@ def int8_lines(int8: dict[str, Any] | str | None) -> list[str]:
         return []
     if isinstance(int8, str):
         return [f"int8 static quantisation: {int8}.", ""]
-    if "checks" not in int8:  # a run saved before hf_detector.quantize
+    if "checks" not in int8:  # a run saved before hf_detector.inference.int8
         return [f"int8 static quantisation: {int8['int8_ms']:.2f} ms vs {int8['fp32_ms']:.2f} ms fp32, labels agree "
                 f"on {100 * int8['agreement']:.1f} % of {int8['n']} images.", ""]
-    lines = [f"int8 static quantisation, as `hf_detector/quantize.py` builds it for every checkpoint (ONNX Runtime QDQ, "
+    lines = [f"int8 static quantisation, as `hf_detector/inference/int8.py` builds it for every checkpoint (ONNX Runtime QDQ, "
              f"per-channel int8 weights, uint8 activations calibrated on {int8['n_calibration']} validation crops; "
              f"{int8['kept_fp32']} layers kept in fp32: the depthwise convs, the first conv, the head), batch 1, "
              f"1 thread: **{int8['int8_ms']:.2f} ms vs {int8['fp32_ms']:.2f} ms** fp32 "
@@ -592,7 +593,7 @@ def face_detector_lines(fd: dict[str, Any] | None) -> list[str]:
     lines = ["", "### Face detectors (fast path, same images; `--face_detector` at training time)", "",
              f"The bundled model was trained on **{own}** crops, so its labels with that detector are the "
              "reference; with another detector the same model sees differently framed faces. BlazeFace "
-             "(`hf_detector/blazeface.py`) sees the whole image once at 128 px; where it finds no face, MTCNN "
+             "(`hf_detector/preprocessing/faces/blazeface.py`) sees the whole image once at 128 px; where it finds no face, MTCNN "
              "searches (the 'found by' column).", "",
              "| face detector | face stage | end to end | images/s (in-process) | labels equal to the reference "
              "| AUROC | found by |",
@@ -625,7 +626,7 @@ def detector_name(lat: dict[str, Any]) -> str:
 def framing_sentence(lat: dict[str, Any]) -> str:
     """How the benchmarked checkpoint frames faces (runs saved before the key existed were MTCNN + alignment)."""
     if lat.get("face_context"):
-        return (f"The bundled model's face stage is {detector_name(lat)} (`hf_detector/blazeface.py`: one network "
+        return (f"The bundled model's face stage is {detector_name(lat)} (`hf_detector/preprocessing/faces/blazeface.py`: one network "
                 "on the whole image at 128 px; MTCNN only where it finds no face), then a square of "
                 f"{lat['face_context']:g}x the face box cut from the image: no landmarks, no alignment.")
     return f"The bundled model's face stage is {detector_name(lat)} with landmark alignment."
@@ -658,7 +659,7 @@ def render(r: dict[str, Any]) -> str:
         f"**{lat['fast_backend']}** here: "
         + ("the checkpoint's validated int8 model (below) for the classifier and ONNX Runtime fp32 for the face "
            if lat["fast_backend"] == "int8" else "ONNX Runtime fp32 for the classifier and for the face ")
-        + "detector (`hf_detector/fast.py`), exported once per checkpoint and cached; `--backend pytorch` forces plain eager "
+        + "detector (`hf_detector/runtime/onnx.py`, `hf_detector/preprocessing/faces/mtcnn_onnx.py`), exported once per checkpoint and cached; `--backend pytorch` forces plain eager "
         f"fp32 PyTorch. {framing_sentence(lat)} MTCNN's per-candidate crops (~60 small resamplings per image in facenet-pytorch) are "
         "computed in one vectorised step from a summed-area table, equal to the per-box area interpolation, "
         "and its box arithmetic (window boxes, squaring, regression) runs in float32 numpy instead of ~100 tiny "
@@ -797,7 +798,7 @@ def render(r: dict[str, Any]) -> str:
             f"crops per run, each configuration twice in ABCCBA order after an untimed warm-up run): **{ips:.1f} "
             "images/s** by default (data in the main process; freed memory kept, below)",
             "  - with glibc's default malloc instead (`HF_DETECTOR_KEEP_FREED_MEMORY=0`): " + versus("glibc_malloc")
-            + ". Without `hf_detector/memory.py`, glibc returns every activation buffer over its mmap threshold "
+            + ". Without `hf_detector/training/memory.py`, glibc returns every activation buffer over its mmap threshold "
             "to the kernel on `free`, and each step page-faults its activations back in (zero-filled: ~0.8 GB "
             "per step, 25 MB with the setting), which slows the memory-bound BatchNorm and ReLU6 most; the "
             "training process keeps those pages instead"

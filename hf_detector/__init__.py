@@ -1,37 +1,30 @@
-"""hf-detector: tell real photos of human faces from GAN and diffusion faces."""
+"""hf-detector: tell real photos of human faces from GAN and diffusion faces.
+
+The package is layered by stage (docs/architecture.md); lower stages never import higher ones:
+data -> runtime -> preprocessing -> models -> inference -> evaluation -> hub -> signals -> training
+-> app, with `cli` and this module on top.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
-
-from .labels import ID2LABEL, LABEL2ID, LABELS
-from .models.custom_cnn import CustomCNNConfig, CustomCNNForImageClassification
-from .processing import FaceImageProcessor
+from .data.checkpoints import DEFAULT_MODEL, default_model_available
+from .data.labels import ID2LABEL, LABEL2ID, LABELS
+from .models.custom_cnn import CustomCNNConfig, CustomCNNForImageClassification  # noqa: F401
+from .models.registration import register_auto_classes
+from .preprocessing.processor import FaceImageProcessor
 
 __version__ = "0.1.0"
 
-# The bundled default checkpoint (committed safetensors); see checkpoints/README and issue 3.
-DEFAULT_MODEL: Path = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
-
 # Register our classes so that AutoConfig / AutoModel / AutoImageProcessor / pipeline() resolve them
 # after `import hf_detector`, without trust_remote_code.
-AutoConfig.register(CustomCNNConfig.model_type, CustomCNNConfig, exist_ok=True)
-AutoModelForImageClassification.register(CustomCNNConfig, CustomCNNForImageClassification, exist_ok=True)
-AutoImageProcessor.register(CustomCNNConfig, slow_image_processor_class=FaceImageProcessor,
-                            fast_image_processor_class=FaceImageProcessor, exist_ok=True)
-
-
-def default_model_available() -> bool:
-    return (DEFAULT_MODEL / "config.json").exists() and any(DEFAULT_MODEL.glob("*.safetensors"))
+register_auto_classes()
 
 
 def __getattr__(name: str):
     if name in ("Detector", "Prediction"):
-        from . import inference
+        from .inference import detector
 
-        return getattr(inference, name)
+        return getattr(detector, name)
     raise AttributeError(name)
 
 

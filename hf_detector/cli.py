@@ -15,7 +15,7 @@ SUBCOMMANDS_HELP = "train | evaluate | predict | quantize | push | push-space"
 def _pixels(check: str):
     """argparse type running the processor's own check (`processing.<check>`): a bad value is a usage error."""
     def parse(text: str) -> int:
-        from . import processing
+        from .preprocessing import processor as processing
 
         try:
             return getattr(processing, check)(int(text))
@@ -42,7 +42,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_detector(args: argparse.Namespace):
-    from .inference import Detector
+    from .inference.detector import Detector
 
     return Detector.from_pretrained(args.model, revision=args.revision, threshold=args.threshold,
                                     backend=getattr(args, "backend", "auto"),
@@ -57,8 +57,8 @@ def _add_shard_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .distributed import launched_distributed
-    from .inference import expand_paths
+    from .evaluation.sharded import launched_distributed
+    from .inference.detector import expand_paths
 
     if launched_distributed():  # accelerate launch / torchrun: each process scores a shard, rank 0 prints all
         return _run_predict_sharded(args)
@@ -84,8 +84,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def _run_predict_sharded(args: argparse.Namespace) -> int:
-    from .distributed import sharded_predict
-    from .inference import expand_paths
+    from .evaluation.sharded import sharded_predict
+    from .inference.detector import expand_paths
 
     paths = expand_paths(args.paths)
     if not paths:
@@ -119,8 +119,8 @@ def format_rows(rows: list[dict], fmt: str) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .distributed import launched_distributed, sharded_evaluate
-    from .evaluation import evaluate
+    from .evaluation.evaluate import evaluate
+    from .evaluation.sharded import launched_distributed, sharded_evaluate
 
     if launched_distributed() or args.streaming:  # shards across processes; streams with `datasets`
         record = sharded_evaluate(args.data, lambda: _load_detector(args), output=args.output,
@@ -135,7 +135,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for name, row in sorted(record.get("per_source", {}).items()):
         print(f"  {name:<16} n={row['n']:<5} accuracy {row['accuracy']:.3f}  "
               f"predicted fake {row['fraction_predicted_fake']:.3f}")
-    from .metrics import hardest_source_pair
+    from .evaluation.metrics import hardest_source_pair
 
     pairs = record.get("source_pairs_auroc", {})
     if sum(len(row) for row in pairs.values()) > 1:
@@ -151,8 +151,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_quantize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .inference import Detector
-    from .quantize import QuantizationRefused, crops_of, quantize_checkpoint, training_split_files
+    from .inference.detector import Detector
+    from .inference.int8 import QuantizationRefused, crops_of, quantize_checkpoint, training_split_files
 
     folder = Path(args.model)
     if not (folder / "model.safetensors").is_file():
@@ -175,7 +175,7 @@ def run_quantize(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .training import main as train_main
+    from .training.trainer import main as train_main
 
     train_main(args.train_args)
     return 0
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.set_defaults(func=run_quantize)
 
     try:
-        from . import hub
+        from .hub import push as hub
     except ImportError:
         hub = None
     if hub is not None and hasattr(hub, "register_commands"):
@@ -227,15 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:  # everything after `train` goes to HfArgumentParser untouched
-        from .training import main as train_main
+        from .training.trainer import main as train_main
 
         train_main(argv[1:])
         return 0
     args = build_parser().parse_args(argv)
-    from .fast import BackendUnavailable
-    from .images import ImageLoadError
-    from .inference import ModelLoadError
-    from .labels import DataError
+    from .data.images import ImageLoadError
+    from .data.labels import DataError
+    from .inference.detector import ModelLoadError
+    from .runtime.onnx import BackendUnavailable
 
     try:
         return int(args.func(args) or 0)

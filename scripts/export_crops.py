@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_detector.data import SplitSpec, load_faces, split_faces
-from hf_detector.processing import FaceImageProcessor
-from hf_detector.training import cache_face_crops
+from hf_detector.data.datasets import SplitSpec, load_faces, split_faces
+from hf_detector.preprocessing.processor import FaceImageProcessor
+from hf_detector.training.trainer import cache_face_crops
 
 
 def main() -> None:

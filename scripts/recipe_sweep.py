@@ -2,8 +2,8 @@
 
 This is a search tool, not the training pipeline (that is `hf-detector train`, the Trainer). It reuses
 the pipeline's parts -- the exported crops and splits (scripts/export_crops.py), the augmentation
-(hf_detector.transforms), the model registry, the loss weighting (hf_detector.weighting), the threshold
-rule (hf_detector.metrics.choose_threshold) -- in a plain torch loop, so that each lever of issue 3 can be
+(hf_detector.preprocessing.augmentation), the model registry, the loss weighting (hf_detector.data.weighting), the threshold
+rule (hf_detector.evaluation.metrics.choose_threshold) -- in a plain torch loop, so that each lever of issue 3 can be
 scored on what matters: the in-distribution test split over several split seeds (the FFHQ-style reals are
 only ~16 per test split, so one split is noise), every real source's false-positive rate, and
 leave-one-generator-out. The winning recipe is then trained with the real CLI (train/configs/*.json).
@@ -32,12 +32,12 @@ from sklearn.metrics import roc_auc_score
 from torch.utils.data import DataLoader, Dataset
 from transformers import get_cosine_schedule_with_warmup
 
-from hf_detector.labels import FAKE_ID, REAL_ID
-from hf_detector.metrics import choose_threshold
+from hf_detector.data.labels import FAKE_ID, REAL_ID
+from hf_detector.data.weighting import class_weights_for, source_balanced_weights
+from hf_detector.evaluation.metrics import choose_threshold
 from hf_detector.models import ModelSpec, create_model
-from hf_detector.processing import FaceImageProcessor
-from hf_detector.transforms import AugmentationConfig, TrainAugmentation
-from hf_detector.weighting import class_weights_for, source_balanced_weights
+from hf_detector.preprocessing.augmentation import AugmentationConfig, TrainAugmentation
+from hf_detector.preprocessing.processor import FaceImageProcessor
 
 
 @dataclasses.dataclass

@@ -27,9 +27,9 @@ from PIL import Image, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hf_detector.data import SplitSpec, load_faces, split_faces  # noqa: E402
-from hf_detector.evaluation import evaluate_items  # noqa: E402
-from hf_detector.inference import Detector  # noqa: E402
+from hf_detector.data.datasets import SplitSpec, load_faces, split_faces  # noqa: E402
+from hf_detector.evaluation.evaluate import evaluate_items  # noqa: E402
+from hf_detector.inference.detector import Detector  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "train" / "configs" / "default.json"
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "default"
@@ -134,7 +134,7 @@ def reduced_copy(data: str, side: int) -> str:
     import csv
     import shutil
 
-    from hf_detector.processing import FaceImageProcessor
+    from hf_detector.preprocessing.processor import FaceImageProcessor
 
     out = RUNS / f"faces_short{side}"
     source = Path(data)
@@ -159,7 +159,7 @@ def reduced_copy(data: str, side: int) -> str:
 
 
 def train_experiment(experiment: Experiment, epochs: float | None, force: bool, data: str) -> dict:
-    from hf_detector.training import main as train_main
+    from hf_detector.training.trainer import main as train_main
 
     if experiment.reduce_to:
         data = reduced_copy(data, experiment.reduce_to)
@@ -234,11 +234,11 @@ def main() -> int:
         print(f"error: {args.data} not found (the development set); pass --data DIR", file=sys.stderr)
         return 2
     from hf_detector import default_model_available
-    from hf_detector.metrics.plots import plot_bar, plot_precision_recall, plot_roc, save_all_plots
+    from hf_detector.evaluation.plots import plot_bar, plot_precision_recall, plot_roc, save_all_plots
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     if not default_model_available() or args.only == "default":
-        from hf_detector.training import main as train_main
+        from hf_detector.training.trainer import main as train_main
 
         train_main([str(DEFAULT_CONFIG), "--output_dir", str(DEFAULT_CHECKPOINT), "--data", args.data])
     default_metrics = json.loads((DEFAULT_CHECKPOINT / "metrics.json").read_text())
@@ -340,8 +340,8 @@ def seed_spread(default: dict, results: dict, data: str, test: tuple[list[str], 
     if len(rows) == 1 + len(SEEDS):
         import shutil
 
-        from hf_detector.metrics import choose_threshold
-        from hf_detector.soup import soup
+        from hf_detector.evaluation.metrics import choose_threshold
+        from hf_detector.training.soup import soup
 
         print("[report] seed soup")
         out = RUNS / "soup_seeds"
@@ -375,7 +375,7 @@ def run_row(name: str, record: dict) -> str:
 
 def framing(checkpoint: Path) -> str:
     """How the checkpoint frames each face, from the image processor saved with it."""
-    from hf_detector.processing import FaceImageProcessor
+    from hf_detector.preprocessing.processor import FaceImageProcessor
 
     return FaceImageProcessor.from_pretrained(str(checkpoint)).describe_framing()
 
@@ -385,7 +385,7 @@ def source_pair_lines(pairs: dict[str, dict[str, float]]) -> list[str]:
     if not pairs:
         return []
     fakes = sorted({fake for row in pairs.values() for fake in row})
-    from hf_detector.metrics import hardest_source_pair
+    from hf_detector.evaluation.metrics import hardest_source_pair
 
     worst = hardest_source_pair(pairs)
     lines = ["", "Each real source against each generator (AUROC on the test split, no threshold): which real "
@@ -426,7 +426,7 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
         lines += ["## Run-to-run spread", "",
                   "The default recipe run again, full length, with other seeds (initialisation of the head, data "
                   "order, augmentation; the split is the same). The soup averages the weights of "
-                  "the runs (`hf_detector/soup.py`, `--soup_with`), at no inference cost; its threshold is chosen on "
+                  "the runs (`hf_detector/training/soup.py`, `--soup_with`), at no inference cost; its threshold is chosen on "
                   "validation as the Trainer's is. Differences smaller than the spread of the single runs are noise.",
                   "", "| run | AUROC | balanced acc. | F1 | worst generator detected | worst real source called fake |",
                   "|---|---|---|---|---|---|"]
@@ -550,7 +550,7 @@ def update_default_card(default: dict, robustness: dict, logo: dict) -> None:
     default["evaluations"] = {**default["evaluations"], **evaluations}
     (DEFAULT_CHECKPOINT / "metrics.json").write_text(json.dumps(default, indent=2))
     try:
-        from hf_detector.card import write_card
+        from hf_detector.hub.card import write_card
 
         write_card(DEFAULT_CHECKPOINT)
     except Exception as error:  # the card is best effort here; tests validate it separately

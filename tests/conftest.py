@@ -64,7 +64,7 @@ def image_folder(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny MobileNetV2 really trained by the Trainer CLI for a few steps; shared by several tests."""
-    from hf_detector.training import main
+    from hf_detector.training.trainer import main
 
     root = tmp_path_factory.mktemp("tiny")
     data = make_image_folder(root / "faces", per_class=16)

@@ -80,7 +80,7 @@ def run_client(code: str, env: dict[str, str], *args: str, light: bool = True, t
 
 def run_hub_cli(env: dict[str, str], *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """`hf-detector push|push-space ...` through `hub.register_commands` (what cli.py wires)."""
-    code = "import sys; from hf_detector import hub; sys.exit(hub.main(sys.argv[1:]))"
+    code = "import sys; from hf_detector.hub import push as hub; sys.exit(hub.main(sys.argv[1:]))"
     return run_client(code, env, *argv, timeout=timeout)
 
 

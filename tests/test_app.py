@@ -60,7 +60,7 @@ def make_tiny_checkpoint(out: Path, steps: int = 6) -> Path:
     """A MobileNetV2-0.35 at 64 px, trained a few steps on the four examples' face crops, saved like
     any checkpoint (safetensors + config with id2label + FaceImageProcessor config)."""
     from hf_detector.models import ModelSpec, create_model
-    from hf_detector.processing import FaceImageProcessor
+    from hf_detector.preprocessing.processor import FaceImageProcessor
 
     torch.manual_seed(0)
     model = create_model(ModelSpec(name="mobilenet_v2_0.35", image_size=64, pretrained=False))
@@ -141,7 +141,7 @@ def test_verdict_wording() -> None:
 
 
 def test_framing_is_described_from_the_checkpoints_own_processor() -> None:
-    from hf_detector.processing import FaceImageProcessor
+    from hf_detector.preprocessing.processor import FaceImageProcessor
 
     context = FaceImageProcessor(face_context=2.5, face_detector="blazeface").describe_framing()
     assert context.startswith("the face with its surroundings") and "2.5x the face box found by BlazeFace" in context
@@ -175,8 +175,8 @@ def test_zip_expansion_is_bounded_and_safe(tmp_path: Path, monkeypatch: pytest.M
 
 @pytest.mark.parametrize("name", ["mobilenet_v2_0.35", "resnet-18", "custom_cnn"])
 def test_gradcam_per_architecture(name: str, one_thread: None) -> None:
-    from hf_detector.explain import gradcam, gradcam_overlay, target_layer
     from hf_detector.models import ModelSpec, create_model
+    from hf_detector.signals.gradcam import gradcam, gradcam_overlay, target_layer
 
     model = create_model(ModelSpec(name=name, image_size=32, pretrained=False)).eval()
     assert isinstance(target_layer(model), torch.nn.Module)

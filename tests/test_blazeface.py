@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from hf_detector import blazeface as B
-from hf_detector import faces as F
-from hf_detector.processing import FaceImageProcessor
+from hf_detector.preprocessing import framing as F
+from hf_detector.preprocessing.faces import blazeface as B
+from hf_detector.preprocessing.processor import FaceImageProcessor
 
 FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
 
@@ -135,7 +135,7 @@ def test_onnx_backend_gives_the_same_detections():
 
 @needs_weights
 def test_a_failed_export_falls_back_to_pytorch(monkeypatch, caplog):
-    from hf_detector import fast
+    from hf_detector.runtime import onnx as fast
 
     def broken(*args, **kwargs):
         raise RuntimeError("no exporter here")
@@ -191,8 +191,8 @@ def test_training_saves_the_detector_and_inference_uses_it(tmp_path):
 
     from conftest import make_image_folder, tiny_training_argv
 
-    from hf_detector.inference import Detector
-    from hf_detector.training import main as train_main
+    from hf_detector.inference.detector import Detector
+    from hf_detector.training.trainer import main as train_main
 
     data = make_image_folder(tmp_path / "faces", per_class=8)
     out = tmp_path / "run"

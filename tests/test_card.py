@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest_hub import ROOT, write_metrics  # noqa: E402
 from hub_server import HubServer  # noqa: E402
 
-from hf_detector import card  # noqa: E402
+from hf_detector.hub import card  # noqa: E402
 
 SECTIONS = ("## Intended use and misuse", "## Training data", "## Training procedure", "## Evaluation",
             "## Limitations", "## How to use")

@@ -51,7 +51,7 @@ def audit(event, args):
             writes.append(os.path.relpath(os.path.realpath(os.fsdecode(args[1])), out))
 
 sys.addaudithook(audit)
-import hf_detector.training as training
+import hf_detector.training.trainer as training
 
 calls, original = [], training.predict_logits
 
@@ -104,7 +104,7 @@ def _train(tmp_path: Path, data: Path, name: str, processes: int,
         "--per_device_eval_batch_size", "5",  # 16 examples over 2 processes: the last batches are padded
         "--save_strategy", "steps", "--save_steps", "3"])
     if processes == 1:
-        import hf_detector.training as training
+        import hf_detector.training.trainer as training
 
         calls, original = [], training.predict_logits
 
@@ -226,7 +226,7 @@ def test_sharded_predict_and_evaluate_match_one_process(tmp_path: Path, trained_
 
 
 def test_merge_refuses_missing_or_duplicated_rows(tmp_path: Path) -> None:
-    from hf_detector.distributed import merge_parts, part_path
+    from hf_detector.evaluation.sharded import merge_parts, part_path
 
     part_path(tmp_path, 0, 2).write_text('{"index": 0}\n{"index": 2}\n')
     with pytest.raises(RuntimeError, match="process 1"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hf_detector import faces as F
+from hf_detector.preprocessing import framing as F
 
 FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
 # FFHQ-framed images whose face lies well inside the frame (clear landmarks, little border fill).
@@ -126,7 +126,7 @@ def test_context_crop_cuts_the_face_region_without_fill():
 
 
 def test_processor_frames_with_context_when_asked():
-    from hf_detector.processing import FaceImageProcessor
+    from hf_detector.preprocessing.processor import FaceImageProcessor
 
     image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (256, 320, 3), dtype=np.uint8))  # not reduced
     face = F.Face(box=(150, 100, 250, 200), score=0.99, landmarks=F._template(100, 0.0) + [150, 100])
@@ -231,7 +231,7 @@ def test_detector_finds_face_in_big_image(face_photo, detector):
 def test_native_resolution_is_capped_like_the_training_images() -> None:
     """A photo larger than the training images is reduced to their resolution before the face stage,
     and the face it reports is in the caller's pixels."""
-    from hf_detector.processing import FaceImageProcessor
+    from hf_detector.preprocessing.processor import FaceImageProcessor
 
     example = Path(__file__).resolve().parents[1] / "examples" / "real_ffhq_01002.jpg"
     with Image.open(example) as im:
@@ -274,7 +274,7 @@ def test_bad_resolution_flags_are_one_line_usage_errors(flag: str, value: str, c
 
 
 def test_detector_overrides_use_the_processor_checks() -> None:
-    from hf_detector.inference import Detector
+    from hf_detector.inference.detector import Detector
 
     model = Path(__file__).resolve().parents[1] / "checkpoints" / "default"
     if not (model / "config.json").exists():
@@ -290,7 +290,7 @@ def test_mtcnn_loads_without_the_package_init() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from hf_detector.faces import import_mtcnn; M = import_mtcnn(); "
+    code = ("import sys; from hf_detector.preprocessing.faces.mtcnn import import_mtcnn; M = import_mtcnn(); "
             "assert 'requests' not in sys.modules and 'facenet_pytorch' not in sys.modules; "
             "import facenet_pytorch; assert facenet_pytorch.MTCNN is M and facenet_pytorch.InceptionResnetV1")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

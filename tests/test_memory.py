@@ -1,4 +1,4 @@
-"""hf_detector.memory: large freed blocks stay in the process, so the next step does not page-fault them in."""
+"""hf_detector.training.memory: large freed blocks stay in the process, so the next step does not page-fault them in."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hf_detector.memory import OPT_OUT, keep_freed_memory
+from hf_detector.training.memory import OPT_OUT, keep_freed_memory
 
 glibc = pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
                            reason="mallopt is glibc's")
@@ -19,7 +19,7 @@ glibc = pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc
 # step's activations) a few times; count the page faults of the later rounds.
 PROBE = """
 import json, resource, sys, torch
-from hf_detector.memory import keep_freed_memory
+from hf_detector.training.memory import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else False
 def round_trip():
     x = torch.ones(16 * 1024 * 1024)  # 64 MB, every page touched

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from hf_detector import metadata
-from hf_detector.metadata import DISCLAIMER, MetadataReport, read_metadata
+from hf_detector.signals import metadata
+from hf_detector.signals.metadata import DISCLAIMER, MetadataReport, read_metadata
 
 A1111_PARAMETERS = (
     "portrait photo of a woman, freckles, 85mm\nNegative prompt: blurry, lowres\n"

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from hf_detector.metrics import (
+from hf_detector.evaluation import plots
+from hf_detector.evaluation.metrics import (
     METRIC_PATH,
     choose_threshold,
     compute_metrics,
     fit_temperature,
     load_metric,
     make_compute_metrics,
-    plots,
     softmax,
 )
 
@@ -62,7 +62,7 @@ def assert_png(path: Path) -> None:
 
 def test_metric_path_is_inside_package() -> None:
     assert METRIC_PATH.is_file()
-    assert METRIC_PATH.parent.name == "metrics"
+    assert METRIC_PATH.parent.name == "evaluation"
     assert METRIC_PATH.parent.parent.name == "hf_detector"
 
 
@@ -311,7 +311,7 @@ def test_plots_leave_no_open_pyplot_figures(tmp_path: Path) -> None:
 
 def test_source_pair_auroc_separates_the_confused_pair() -> None:
     """Each real source against each fake source: a pair the scores mix up reads 0.5, a clean one 1.0."""
-    from hf_detector.metrics import source_pair_auroc
+    from hf_detector.evaluation.metrics import source_pair_auroc
 
     labels = [0, 0, 0, 0, 1, 1, 1, 1]
     sources = ["studio", "studio", "phone", "phone", "gan", "gan", "diffusion", "diffusion"]
@@ -322,7 +322,7 @@ def test_source_pair_auroc_separates_the_confused_pair() -> None:
     assert table["studio"]["diffusion"] == 1.0
     assert table["studio"]["gan"] == pytest.approx(0.5)  # 0.6 < 0.7 < 0.8: one win, one loss per fake
     json.dumps(table)  # plain str keys and floats: it goes into the evaluate JSON as is
-    from hf_detector.metrics import hardest_source_pair
+    from hf_detector.evaluation.metrics import hardest_source_pair
 
     assert hardest_source_pair(table) == (pytest.approx(0.5), "studio", "gan")
     assert hardest_source_pair({}) is None

@@ -14,12 +14,12 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassi
 
 import hf_detector
 from hf_detector.cli import main as cli_main
-from hf_detector.data import SplitSpec, load_faces, split_faces
-from hf_detector.inference import Detector, ModelLoadError
-from hf_detector.labels import ID2LABEL, LABEL2ID
+from hf_detector.data.datasets import SplitSpec, load_faces, split_faces
+from hf_detector.data.labels import ID2LABEL, LABEL2ID
+from hf_detector.inference.detector import Detector, ModelLoadError
 from hf_detector.models import available_models, create_model
-from hf_detector.processing import FaceImageProcessor
-from hf_detector.training import main as train_main
+from hf_detector.preprocessing.processor import FaceImageProcessor
+from hf_detector.training.trainer import main as train_main
 
 
 def test_labels_fixed_whatever_the_folder_order(image_folder: Path) -> None:
@@ -51,7 +51,7 @@ def test_identity_groups_never_straddle_splits(tmp_path: Path) -> None:
 
     rows = {"image": [None] * 60, "label": ["real"] * 60, "source": ["rmfd"] * 60,
             "origin": [f"x:dataset/without_mask/0_0_person{i // 6}_{i:04d}.jpg" for i in range(60)]}
-    from hf_detector.data import normalise_columns
+    from hf_detector.data.datasets import normalise_columns
 
     dataset = normalise_columns(Dataset.from_dict(rows).remove_columns("image").add_column("image", [""] * 60))
     parts = split_faces(dataset, SplitSpec(0.2, 0.2, seed=0))
@@ -110,7 +110,7 @@ def test_direct_weight_loading_equals_from_pretrained(architecture: str, tmp_pat
     load exactly (here: a renamed key) goes through from_pretrained, which reports the problem."""
     from safetensors.torch import load_file, save_file
 
-    from hf_detector.inference import load_classifier
+    from hf_detector.inference.detector import load_classifier
 
     torch.manual_seed(0)
     create_model(architecture, image_size=32).save_pretrained(tmp_path / "ok")
@@ -188,7 +188,7 @@ def test_default_model_path_is_exposed() -> None:
 
 
 def test_source_balanced_weights() -> None:
-    from hf_detector.weighting import source_balanced_weights
+    from hf_detector.data.weighting import source_balanced_weights
 
     labels = [0] * 90 + [0] * 10 + [1] * 50
     sources = ["big"] * 90 + ["rare"] * 10 + ["gen"] * 50

@@ -1,4 +1,4 @@
-"""Static int8 (hf_detector.quantize): built from real crops, kept only when it predicts like fp32,
+"""Static int8 (hf_detector.inference.int8): built from real crops, kept only when it predicts like fp32,
 run by default only for the weights it was built from. Tiny real checkpoints; no timing assertions."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from hf_detector import fast, quantize
 from hf_detector.cli import main as cli_main
-from hf_detector.inference import Detector
+from hf_detector.inference import backends as fast
+from hf_detector.inference import int8 as quantize
+from hf_detector.inference.detector import Detector
 
 pytestmark = pytest.mark.skipif(not fast.onnx_available(), reason="onnxruntime/onnx not installed")
 
@@ -79,8 +80,8 @@ def test_kept_int8_model_runs_by_default_and_predicts_like_fp32(checkpoint: Path
     assert report.checks["test"].max_abs_p_fake_change < 0.5
     assert not np.allclose(a, b, atol=1e-6)  # ... and really the int8 graph, not the fp32 one
 
-    from hf_detector.card import build_card
-    from hf_detector.hub import files_to_upload
+    from hf_detector.hub.card import build_card
+    from hf_detector.hub.push import files_to_upload
 
     card = str(build_card(checkpoint))
     assert "static int8 model" in card and "on the test split its labels agree with fp32" in card

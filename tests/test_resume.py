@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import make_image_folder, tiny_training_argv
 
-from hf_detector import training
+from hf_detector.training import trainer as training
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_STEPS = 8
@@ -26,7 +26,7 @@ MAX_STEPS = 8
 # end) and a file that counts the optimisation steps this process ran.
 CLI_WITH_HOOKS = r"""
 import os, sys, time
-import hf_detector.training as training
+import hf_detector.training.trainer as training
 step = training.DetectorTrainer.training_step
 def counted_step(self, *args, **kwargs):
     time.sleep(float(os.environ.get("TEST_STEP_DELAY", "0")))

@@ -97,8 +97,8 @@ def _pickle_that_runs_code(path: Path, marker: Path) -> None:
 def test_checkpoint_with_only_pytorch_model_bin_is_refused(tmp_path: Path) -> None:
     from transformers import MobileNetV2Config
 
-    from hf_detector.inference import Detector, ModelLoadError
-    from hf_detector.processing import FaceImageProcessor
+    from hf_detector.inference.detector import Detector, ModelLoadError
+    from hf_detector.preprocessing.processor import FaceImageProcessor
 
     checkpoint = tmp_path / "pickled"
     MobileNetV2Config(depth_multiplier=0.35, image_size=32, num_labels=2).save_pretrained(checkpoint)
@@ -122,7 +122,7 @@ def test_tokens_are_never_written_into_training_args_or_cards(tmp_path: Path,
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from conftest_hub import write_metrics
 
-    from hf_detector.card import build_card, write_card
+    from hf_detector.hub.card import build_card, write_card
 
     monkeypatch.setenv("HF_TOKEN", SECRET)
     out = tmp_path / "run"

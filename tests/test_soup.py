@@ -10,9 +10,9 @@ import torch
 from conftest import make_image_folder, tiny_training_argv
 
 from hf_detector.models import create_model
-from hf_detector.soup import SoupError, average_into, check_ingredients
-from hf_detector.training import bake_temperature
-from hf_detector.training import main as train_main
+from hf_detector.training.soup import SoupError, average_into, check_ingredients
+from hf_detector.training.trainer import bake_temperature
+from hf_detector.training.trainer import main as train_main
 
 
 def _save_calibrated(model: torch.nn.Module, path: Path, temperature: float) -> None:
@@ -90,7 +90,7 @@ def test_training_soup_runs_and_bad_ingredient_fails_before_training(trained_tin
 
 
 def test_soup_of_checkpoints_is_uncalibrated_mean(tmp_path: Path) -> None:
-    from hf_detector.soup import soup
+    from hf_detector.training.soup import soup
 
     first, second = _pair()
     _save_calibrated(first, tmp_path / "a", temperature=0.8)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hf_detector import transforms as T
+from hf_detector.preprocessing import augmentation as T
+from hf_detector.preprocessing import kalman as K
 
 
 def _smooth_image(size: int = 128) -> np.ndarray:
@@ -43,21 +44,21 @@ def photo() -> Image.Image:
 def test_kalman_improves_psnr_and_keeps_shape_dtype():
     clean = _smooth_image(128)
     noisy = np.clip(clean + np.random.default_rng(1).normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
-    out = T.kalman_denoise(noisy)
+    out = K.kalman_denoise(noisy)
     assert out.shape == noisy.shape and out.dtype == noisy.dtype
     assert out.min() >= 0.0 and out.max() <= 1.0
     assert _psnr(out, clean) >= _psnr(noisy, clean) + 3.0
-    averaged = T.kalman_denoise(noisy, mode="average")
+    averaged = K.kalman_denoise(noisy, mode="average")
     assert _psnr(averaged, clean) >= _psnr(noisy, clean) + 3.0
 
 
 def test_kalman_grayscale_float64_and_parameters_matter():
     clean = _smooth_image(64)[..., 0].astype(np.float64)
     noisy = clean + np.random.default_rng(2).normal(0, 0.1, clean.shape)
-    out = T.kalman_denoise(noisy)
+    out = K.kalman_denoise(noisy)
     assert out.shape == (64, 64) and out.dtype == np.float64
     assert out.min() >= 0.0 and out.max() <= 1.0
-    other = T.kalman_denoise(noisy, process_noise=1e-1, measurement_noise=1e-3)
+    other = K.kalman_denoise(noisy, process_noise=1e-1, measurement_noise=1e-3)
     assert not np.allclose(out, other)
     # Q >> R trusts the measurements: nearly the (clipped) input
     assert np.abs(other - np.clip(noisy, 0, 1)).mean() < np.abs(out - np.clip(noisy, 0, 1)).mean()
@@ -65,11 +66,11 @@ def test_kalman_grayscale_float64_and_parameters_matter():
 
 def test_kalman_constant_and_tiny_inputs():
     flat = np.full((7, 5, 3), 0.25, dtype=np.float32)
-    np.testing.assert_allclose(T.kalman_denoise(flat), flat, atol=1e-6)
+    np.testing.assert_allclose(K.kalman_denoise(flat), flat, atol=1e-6)
     for shape in [(1, 1), (1, 9), (9, 1), (1, 1, 3), (0, 4)]:
-        assert T.kalman_denoise(np.zeros(shape, np.float32)).shape == shape
+        assert K.kalman_denoise(np.zeros(shape, np.float32)).shape == shape
     with pytest.raises(TypeError):
-        T.kalman_denoise(np.zeros((4, 4), np.uint8))
+        K.kalman_denoise(np.zeros((4, 4), np.uint8))
 
 
 def test_kalman_matches_reference_scalar_filter():
@@ -90,17 +91,17 @@ def test_kalman_matches_reference_scalar_filter():
         c = pf[t] / pp[t + 1]
         xs[t] = xf[t] + c * (xs[t + 1] - xp[t + 1])
     expected = np.clip(np.array(xs), 0, 1)
-    got = T.kalman_denoise(line[None, :].astype(np.float64))[0]  # one row: only the row pass matters
+    got = K.kalman_denoise(line[None, :].astype(np.float64))[0]  # one row: only the row pass matters
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
 def test_kalman_speed_and_pil():
     noisy = np.random.default_rng(4).random((256, 256, 3), dtype=np.float32)
-    T.kalman_denoise(noisy)
+    K.kalman_denoise(noisy)
     start = time.perf_counter()
-    T.kalman_denoise(noisy)
+    K.kalman_denoise(noisy)
     assert time.perf_counter() - start < 0.5  # ~15 ms here; generous for a loaded machine
-    out = T.kalman_denoise_pil(Image.fromarray((noisy * 255).astype(np.uint8)))
+    out = K.kalman_denoise_pil(Image.fromarray((noisy * 255).astype(np.uint8)))
     assert out.mode == "RGB" and out.size == (256, 256)
 
 

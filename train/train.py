@@ -6,11 +6,11 @@
     python train/train.py train/configs/default.json --num_train_epochs 1   # recipe + overrides
     accelerate launch --num_processes 2 train/train.py ...      # data-parallel, same script
 
-Arguments are the dataclasses `ModelArguments`, `DataArguments` (hf_detector/training.py) and
+Arguments are the dataclasses `ModelArguments`, `DataArguments` (hf_detector/training/arguments.py) and
 transformers' `TrainingArguments`; `hf-detector train ...` is the same entry point.
 """
 
-from hf_detector.training import main
+from hf_detector.training.trainer import main
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """The prototype's small CNN as a transformers model: conv 32 -> conv 16 (3x3) -> flatten -> dropout -> linear.
 
-Registered with the Auto classes (in `hf_detector/__init__.py`), so `from_pretrained` and
+Registered with the Auto classes (`hf_detector.models.registration`), so `from_pretrained` and
 `pipeline()` load it after `import hf_detector`, with no remote code.
 """
 
@@ -11,7 +11,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import ImageClassifierOutputWithNoAttention
 
-from . import ModelSpec, label_kwargs, register_model
+from .registry import ModelSpec, label_kwargs, register_model
 
 
 class CustomCNNConfig(PretrainedConfig):

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
 
-from . import ModelSpec, label_kwargs, register_model
+from .registry import ModelSpec, label_kwargs, register_model
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from transformers import ResNetConfig, ResNetForImageClassification
 
-from . import ModelSpec, label_kwargs, register_model
+from .registry import ModelSpec, label_kwargs, register_model
 
 RESNET_SHAPES = {
     "resnet-18": {"depths": [2, 2, 2, 2], "hidden_sizes": [64, 128, 256, 512], "layer_type": "basic"},

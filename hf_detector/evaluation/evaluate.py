@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .images import is_image_path
-from .inference import Detector
-from .labels import LABEL2ID, LABEL_ALIASES, DataError
+from ..data.images import is_image_path
+from ..data.labels import LABEL2ID, LABEL_ALIASES, DataError
+from ..inference.detector import Detector
 
 
 def labelled_files(root: str | os.PathLike) -> tuple[list[str], list[int], list[str]]:
@@ -97,7 +97,7 @@ def evaluate(detector: Detector, data: str, output: str | None = None, batch_siz
     if os.path.isdir(data):
         items, labels, sources = labelled_files(data)
     else:
-        from .data import load_faces
+        from ..data.datasets import load_faces
 
         dataset = load_faces(data)
         items, labels, sources = list(dataset["image"]), list(dataset["label"]), list(dataset["source"])
@@ -115,7 +115,7 @@ def evaluate(detector: Detector, data: str, output: str | None = None, batch_siz
 
 def write_plots(references: np.ndarray, scores: np.ndarray, threshold: float, output_json: Path) -> list[str]:
     """Plots beside the JSON, prefixed with its stem so several evaluations can share a folder."""
-    from .metrics.plots import save_all_plots
+    from .plots import save_all_plots
 
     written = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
 
-from .images import NOTES_KEY, ImageLoadError, input_notes, is_image_path, load_image
-from .labels import FAKE_ID, ID2LABEL, LABEL_ALIASES
+from ..data.images import NOTES_KEY, ImageLoadError, input_notes, is_image_path, load_image
+from ..data.labels import FAKE_ID, ID2LABEL, LABEL_ALIASES
 
 
 class ModelLoadError(RuntimeError):
@@ -56,7 +56,7 @@ class FileResult:
 
 def resolve_model_path(model: str | os.PathLike | None, revision: str | None = None) -> Path:
     """A local directory as is, None as the bundled default, anything else as a Hub repo id."""
-    from . import DEFAULT_MODEL, default_model_available
+    from ..data.checkpoints import DEFAULT_MODEL, default_model_available
 
     if model is None:
         if not default_model_available():
@@ -69,7 +69,7 @@ def resolve_model_path(model: str | os.PathLike | None, revision: str | None = N
         return path
     if path.exists():
         raise ModelLoadError(f"{model}: is a file; pass the checkpoint directory or a Hub repo id")
-    from .hub import HubError, resolve_model
+    from ..data.remote import HubError, resolve_model
 
     try:
         return Path(resolve_model(str(model), revision=revision))
@@ -112,10 +112,10 @@ class Detector:
                                else getattr(model.config, "detector_threshold", 0.5) or 0.5)
         self.fake_index = self._fake_index(model.config)
         self._pool: ThreadPoolExecutor | None = None
-        # backend: "pytorch" (eager fp32), "onnx", "int8" or "auto" (hf_detector.fast: ONNX Runtime for
+        # backend: "pytorch" (eager fp32), "onnx", "int8" or "auto" (inference.backends: ONNX Runtime for
         # the classifier and the face detector; int8 only where validated for these weights). `checkpoint`
         # is the directory that may hold the int8 model; self.backend is what actually runs.
-        from .fast import int8_classifier, onnx_classifier, resolve_backend
+        from .backends import int8_classifier, onnx_classifier, resolve_backend
 
         wanted = resolve_backend(backend, checkpoint)
         self._onnx = int8_classifier(checkpoint) if wanted == "int8" else None
@@ -125,7 +125,7 @@ class Detector:
             self.backend = "onnx" if self._onnx is not None else "pytorch"
         self.face_detector = None
         if hasattr(processor, "crop"):
-            from .processing import shared_face_detector
+            from ..preprocessing.processor import shared_face_detector
 
             self.face_detector = shared_face_detector(self.backend, getattr(processor, "face_detector", "mtcnn"))
 
@@ -147,7 +147,9 @@ class Detector:
         resolution cap and face detector (for experiments: a model is only valid with the detector it was
         trained with).
         """
-        import hf_detector  # noqa: F401  (registers the custom Auto classes)
+        from ..models.registration import register_auto_classes
+
+        register_auto_classes()
 
         path = resolve_model_path(model, revision)
         try:
@@ -156,7 +158,7 @@ class Detector:
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ModelLoadError(f"cannot load model from {path}: {first}") from None
-        from .processing import checked_detect_size, checked_face_detector, checked_short_side
+        from ..preprocessing.processor import checked_detect_size, checked_face_detector, checked_short_side
 
         if face_detect_size is not None and hasattr(processor, "face_detect_size"):
             processor.face_detect_size = checked_detect_size(face_detect_size)

@@ -7,7 +7,7 @@
     write      `onnx/model_int8.onnx` + `onnx/quantization.json` inside the checkpoint, only when the
                check passes (a refusal writes nothing)
 
-`hf_detector.fast` runs the int8 model by default, and only while `quantization.json` records a pass
+`hf_detector.inference.backends` runs the int8 model by default, and only while `quantization.json` records a pass
 for the very `model.safetensors` beside it (its sha256): retrained or edited weights fall back to ONNX
 fp32 instead of running a stale int8 file.
 
@@ -19,7 +19,6 @@ layers that lose most when quantised kept in fp32 (docs/performance.md has the s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -30,9 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-INT8_DIR = "onnx"
-INT8_FILE = "model_int8.onnx"
-REPORT_FILE = "quantization.json"
+from ..runtime.files import INT8_DIR, INT8_FILE, REPORT_FILE, validated_int8, weights_sha256  # noqa: F401
+
 MIN_AGREEMENT = 0.995  # labels at the threshold: int8 vs fp32 (issue 6)
 MAX_AUROC_SHIFT = 0.005
 CALIBRATION_IMAGES = 160  # enough for stable ranges; more let outlier crops widen them (the sweep)
@@ -89,30 +87,6 @@ def compare(reference: np.ndarray, int8: np.ndarray, threshold: float, labels: n
                      max_abs_p_fake_change=float(np.abs(int8 - reference).max()))
 
 
-def weights_sha256(checkpoint: str | os.PathLike) -> str:
-    """sha256 of the checkpoint's `model.safetensors`: which weights an int8 file was built from."""
-    digest = hashlib.sha256()
-    with open(Path(checkpoint) / "model.safetensors", "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def validated_int8(checkpoint: str | os.PathLike | None) -> Path | None:
-    """The checkpoint's int8 model when its report passed for exactly these weights, else None."""
-    if checkpoint is None:
-        return None
-    folder = Path(checkpoint) / INT8_DIR
-    try:
-        report = json.loads((folder / REPORT_FILE).read_text())
-        if (report.get("passed") is True and (folder / INT8_FILE).is_file()
-                and report.get("weights_sha256") == weights_sha256(checkpoint)):
-            return folder / INT8_FILE
-    except (OSError, ValueError, AttributeError):
-        pass
-    return None
-
-
 def kept_in_fp32(graph: Any) -> list[str]:
     """Names of the nodes the recipe leaves in fp32: grouped convs, the first conv, the last Gemm/MatMul."""
     convs = [node for node in graph.node if node.op_type == "Conv"]
@@ -134,7 +108,8 @@ def build_int8(model: torch.nn.Module, shape: tuple[int, int, int], calibration:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from .fast import _export, _LogitsOnly
+    from ..runtime.onnx import _export
+    from .backends import _LogitsOnly
 
     class Crops(CalibrationDataReader):
         def __init__(self) -> None:
@@ -172,7 +147,7 @@ def probabilities_fp32(model: torch.nn.Module, pixels: np.ndarray, fake_index: i
 def probabilities_onnx(path: Path, pixels: np.ndarray, fake_index: int, batch_size: int = 64) -> np.ndarray:
     import onnxruntime as ort
 
-    from .fast import default_threads, session_options
+    from ..runtime.onnx import default_threads, session_options
 
     session = ort.InferenceSession(str(path), session_options(default_threads()), providers=["CPUExecutionProvider"])
     out = [session.run(None, {"pixel_values": np.ascontiguousarray(pixels[s:s + batch_size])})[0]
@@ -202,8 +177,8 @@ def evaluate_int8(checkpoint: str | os.PathLike, calibration: np.ndarray, check:
     The int8 model must predict like fp32 on each check set on its own.
     Raises QuantizationRefused when it cannot be built at all.
     """
-    from .fast import input_shape
-    from .inference import Detector, load_classifier
+    from .backends import input_shape
+    from .detector import Detector, load_classifier
 
     folder = Path(checkpoint)
     if not (folder / "model.safetensors").is_file():
@@ -213,7 +188,9 @@ def evaluate_int8(checkpoint: str | os.PathLike, calibration: np.ndarray, check:
     network = (model if model is not None else load_classifier(folder)).eval()
     from transformers import AutoImageProcessor
 
-    import hf_detector  # noqa: F401  (registers the custom image processor)
+    from ..models.registration import register_auto_classes
+
+    register_auto_classes()
 
     processor = AutoImageProcessor.from_pretrained(folder)
     fake_index = Detector._fake_index(network.config)
@@ -276,7 +253,7 @@ def training_split_files(checkpoint: str | os.PathLike, data: str, validation_fr
     import datasets
     from datasets import Image as ImageFeature
 
-    from .data import SplitSpec, load_faces, split_faces
+    from ..data.datasets import SplitSpec, load_faces, split_faces
 
     try:
         holdout = json.loads((Path(checkpoint) / "metrics.json").read_text())["training"].get("holdout", [])

@@ -1,4 +1,4 @@
-"""Publish and fetch models on the Hugging Face Hub: push a checkpoint (+ card), push the Gradio Space, pull.
+"""Publish on the Hugging Face Hub: push a checkpoint (+ card), push the Gradio Space (pull: data.remote).
 
 Everything goes through `huggingface_hub` (`HfApi.create_repo` / `create_branch` / `create_commit`,
 `snapshot_download`), so the endpoint (`HF_ENDPOINT`), the token (`HF_TOKEN` or `hf auth login`), the cache
@@ -6,6 +6,8 @@ Everything goes through `huggingface_hub` (`HfApi.create_repo` / `create_branch`
 
 Failures become one `HubError` line that says what failed and what to do; nothing in the local model
 directory is ever modified by a push (the card is rendered in memory and uploaded as README.md).
+
+Stage: hub (imports data, runtime, preprocessing, models, inference, evaluation).
 """
 
 from __future__ import annotations
@@ -20,19 +22,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
-from huggingface_hub import constants as hf_constants
-from huggingface_hub.errors import (
-    HfHubHTTPError,
-    HFValidationError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
-    RemoteEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
-from huggingface_hub.utils import validate_repo_id
+from huggingface_hub import CommitOperationAdd, HfApi
 
+from ..data.remote import (  # noqa: F401  (HubError, resolve_model ... are part of this module's interface)
+    DOWNLOAD_PATTERNS,
+    SAFE_LOAD_KWARGS,
+    HubError,
+    _check_repo_id,
+    _first_line,
+    resolve_model,
+    translate_error,
+)
 from . import card as card_module
 
 # What a model repo gets: weights (safetensors only), configs, metrics, card, plots. Pickles, optimizer
@@ -40,81 +40,8 @@ from . import card as card_module
 UPLOAD_PATTERNS = ("*.safetensors", "*.json", "*.md", "*.png", "*.onnx")
 NEVER_UPLOAD = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.ckpt", "checkpoint-*", "optimizer*", "scheduler*",
                 "rng_state*", "runs", ".*", "__pycache__")
-DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.png", "*.txt", "*.onnx"]
-# Keyword arguments for every `from_pretrained` on a resolved model: safetensors only, no remote code.
-SAFE_LOAD_KWARGS: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 SPACE_README_TEMPLATE = "space_README.md"
-
-
-class HubError(RuntimeError):
-    """A Hub operation failed; `str(error)` is one line saying what failed and what to do."""
-
-
-# -- error translation ---------------------------------------------------------------------------------------
-def _endpoint() -> str:
-    return hf_constants.ENDPOINT
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _is_transport_error(error: BaseException) -> bool:
-    # httpx (huggingface_hub 1.x) or httpx2 (2.x): network failures are TransportError subclasses in both.
-    names = {cls.__name__ for cls in type(error).__mro__}
-    return bool(names & {"TransportError", "ConnectError", "TimeoutException", "NetworkError"}) or isinstance(
-        error, (ConnectionError, OfflineModeIsEnabled)
-    )
-
-
-def translate_error(error: BaseException, action: str, repo_id: str, revision: str | None = None) -> HubError:
-    """Map a huggingface_hub / network exception to a one-line `HubError` (action: 'uploading to NS/NAME')."""
-    chain = _chain(error)
-    http = next((e for e in chain if isinstance(e, HfHubHTTPError)), None)
-    if http is not None and getattr(http, "response", None) is not None:
-        status = http.response.status_code
-        if isinstance(http, RevisionNotFoundError):
-            return HubError(f"revision {revision or 'main'!r} not found in {repo_id} (404): "
-                            "check --revision (a branch, tag or commit sha)")
-        if isinstance(http, RepositoryNotFoundError) and status != 403:
-            return HubError(f"repository {repo_id} not found ({status}): check the repo id, "
-                            "or set HF_TOKEN if the repository is private")
-        if status == 401:
-            return HubError("authentication failed (401): set HF_TOKEN or run `hf auth login`")
-        if status == 403:
-            return HubError(f"permission denied (403) while {action}: the token cannot write to {repo_id}; "
-                            "use a token with write access or another namespace")
-        if isinstance(http, RemoteEntryNotFoundError):
-            return HubError(f"file not found in {repo_id} (404) while {action}")
-        if status >= 500:
-            return HubError(f"server error {status} while {action}: nothing was changed locally; retry later")
-        return HubError(f"the Hub refused the request ({status}) while {action}: {_first_line(http)}")
-    if any(_is_transport_error(e) for e in chain) or isinstance(error, LocalEntryNotFoundError):
-        return HubError(f"cannot reach the Hub at {_endpoint()} while {action} "
-                        "(check your connection or HF_ENDPOINT)")
-    if isinstance(error, ValueError) and "metadata" in str(error).lower():
-        return HubError(f"the Hub rejected the model card metadata while {action}: {_first_line(error)}")
-    return HubError(f"{action} failed: {type(error).__name__}: {_first_line(error)}")
-
-
-def _first_line(error: BaseException) -> str:
-    text = " ".join(str(error).split("\n\n")[-1].split())
-    return text[:300] or type(error).__name__
-
-
-def _check_repo_id(repo_id: str, what: str = "--repo-id") -> None:
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError:
-        raise HubError(f"{what} {repo_id!r} is not a Hub repo id (expected NAMESPACE/NAME)") from None
-    if repo_id.count("/") != 1:
-        raise HubError(f"{what} {repo_id!r} needs a namespace: NAMESPACE/NAME")
 
 
 # -- push ----------------------------------------------------------------------------------------------------
@@ -244,7 +171,7 @@ def _vendored_face_detector() -> list[tuple[str, Path]]:
         root = Path(next(iter(spec.submodule_search_locations)))
         files += [(f"facenet_pytorch/{p.relative_to(root).as_posix()}", p) for p in sorted(root.rglob("*"))
                   if p.is_file() and p.suffix in (".py", ".pt") and "__pycache__" not in p.parts]
-    from .blazeface import MODEL_FILE, WeightsMissing, model_path
+    from ..preprocessing.faces.blazeface import MODEL_FILE, WeightsMissing, model_path
 
     with contextlib.suppress(WeightsMissing):
         files.append((f"mediapipe/{MODEL_FILE}", model_path()))
@@ -344,26 +271,6 @@ def _model_license(model_repo: str) -> str:
         return card_module.DEFAULT_LICENSE
     data = info.card_data.to_dict() if info.card_data is not None else {}
     return str(data.get("license") or card_module.DEFAULT_LICENSE)
-
-
-# -- pull ----------------------------------------------------------------------------------------------------
-def resolve_model(model: str, revision: str | None = None, *, token: str | None = None) -> Path:
-    """A local checkpoint directory as is; a Hub repo id downloaded (safetensors + configs) into the cache."""
-    local = Path(model).expanduser()
-    if local.is_dir():
-        return local
-    if local.exists():
-        raise HubError(f"{model} is a file; pass a checkpoint directory or a Hub repo id")
-    _check_repo_id(model, "--model")
-    try:
-        path = Path(snapshot_download(model, revision=revision, allow_patterns=DOWNLOAD_PATTERNS,
-                                      token=token))
-    except Exception as error:  # noqa: BLE001
-        raise translate_error(error, f"downloading {model}", model, revision) from error
-    if not any(path.glob("*.safetensors")):
-        raise HubError(f"{model} has no *.safetensors weights at revision {revision or 'main'}; "
-                       "this project loads safetensors only (no pickled weights)")
-    return path
 
 
 # -- CLI -----------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from PIL import Image
 from transformers import BaseImageProcessor
 from transformers.image_processing_base import BatchFeature
 
-from .images import NOTES_KEY, load_image
+from ..data.images import NOTES_KEY, load_image
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -31,18 +31,18 @@ _detectors: dict[str, Any] = {}
 
 
 def shared_face_detector(backend: str | None = None, name: str = "mtcnn"):
-    """One face detector per process per (name, backend) (see hf_detector.faces / .fast): weights load once.
+    """One face detector per process per (name, backend) (see hf_detector.preprocessing.faces): weights load once.
 
     backend None = "auto": ONNX Runtime when installed (same boxes within 1e-3 px), so `pipeline()`,
     training crops and `Detector` (default backend) run the same face stage.
     """
-    from .fast import face_backend, resolve_backend
+    from ..runtime.onnx import face_backend
 
-    backend = face_backend(resolve_backend("auto") if backend in (None, "auto") else backend)
+    backend = face_backend(backend)
     with _detector_lock:
         key = f"{name}:{backend}"
         if key not in _detectors:
-            from .faces import make_face_detector
+            from .faces.registry import make_face_detector
 
             # 2 torch threads on 2 busy cores made MTCNN 10x slower
             _detectors[key] = make_face_detector(name, backend=backend, num_threads=1)
@@ -50,8 +50,8 @@ def shared_face_detector(backend: str | None = None, name: str = "mtcnn"):
 
 
 def checked_face_detector(name: str) -> str:
-    """A valid `face_detector` name (see hf_detector.faces.FACE_DETECTORS)."""
-    from .faces import FACE_DETECTORS
+    """A valid `face_detector` name (see hf_detector.preprocessing.faces.registry.FACE_DETECTORS)."""
+    from .faces.registry import FACE_DETECTORS
 
     if name not in FACE_DETECTORS:
         raise ValueError(f"face_detector must be one of {', '.join(FACE_DETECTORS)}; got {name!r}")
@@ -107,7 +107,7 @@ class FaceImageProcessor(BaseImageProcessor):
         self.face_align = face_align
         self.face_margin = float(face_margin)
         # > 0: frame the face with its surroundings instead of aligning it: a square of face_context x the
-        # face box, cut inside the image (faces.context_crop); face_align and face_margin then do not apply.
+        # face box, cut inside the image (framing.context_crop); face_align and face_margin then do not apply.
         self.face_context = float(face_context or 0.0)
         if self.face_context < 0:
             raise ValueError(f"face_context must be 0 (aligned face) or > 0, got {face_context}")
@@ -138,11 +138,12 @@ class FaceImageProcessor(BaseImageProcessor):
 
     # -- stage 1: the face -------------------------------------------------------------------
     def crop(self, image: Image.Image | str | bytes, detector: Any = None):
-        """Return a `faces.FaceCrop` (canonical square crop + the face found, if any).
+        """Return a `FaceCrop` (canonical square crop + the face found, if any).
 
         `detector`: a face detector to use instead of the shared one of `self.face_detector` (e.g. the ONNX one).
         """
-        from .faces import FaceCrop, center_crop, context_crop, crop_face
+        from .faces.base import FaceCrop
+        from .framing import center_crop, context_crop, crop_face
 
         rgb, factor = self.cap_resolution(load_image(image))
         if not self.do_face_crop:
@@ -195,7 +196,7 @@ class FaceImageProcessor(BaseImageProcessor):
         height, width = self.size["height"], self.size["width"]
         image = crop.convert("RGB")
         if self.do_kalman:
-            from .transforms import kalman_denoise_pil
+            from .kalman import kalman_denoise_pil
 
             image = kalman_denoise_pil(image, self.kalman_process_noise, self.kalman_measurement_noise)
         if image.size != (width, height):

@@ -13,6 +13,10 @@ on ONNX Runtime. Decoding follows MediaPipe's face_detection_short_range graph: 
 
 Keypoints (image coordinates): eye on the image's left, eye on the image's right, nose tip, mouth
 centre, and the two ear tragions.
+
+`BlazeFaceDetector` wraps it with the `FaceDetector` interface and MTCNN as the fallback.
+
+Stage: preprocessing (imports data, runtime).
 """
 
 from __future__ import annotations
@@ -25,8 +29,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-__all__ = ["BlazeFace", "TFLiteGraph", "anchors", "decode", "model_path", "weighted_nms"]
+from .base import Face
+from .base import to_rgb as _to_rgb
+from .mtcnn import FaceDetector
+
+__all__ = ["BlazeFace", "BlazeFaceDetector", "TFLiteGraph", "anchors", "decode", "model_path", "weighted_nms"]
 
 INPUT_SIZE = 128
 MODEL_FILE = "modules/face_detection/face_detection_short_range.tflite"
@@ -285,7 +294,7 @@ class BlazeFace:
         (eager PyTorch then runs, with a warning: slower, never wrong)."""
         import logging
 
-        from .fast import EXPORT_TOLERANCE, _load_session
+        from ...runtime.onnx import EXPORT_TOLERANCE, _load_session
 
         try:
             session = _load_session(self.network, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), "blazeface", "x",
@@ -342,3 +351,37 @@ def blazeface(backend: str = "pytorch") -> BlazeFace:
         if backend not in _CACHE:
             _CACHE[backend] = BlazeFace(backend)
         return _CACHE[backend]
+
+
+class BlazeFaceDetector:
+    """BlazeFace first, MTCNN when BlazeFace finds no face; `detect`/`largest` answer like FaceDetector.
+
+    BlazeFace sees the whole image at 128 x 128, so it misses faces smaller than ~1/10 of the image:
+    those photos go to the MTCNN search (`fallback`), whose crops are framed the same way on average.
+    """
+
+    def __init__(self, min_score: float = 0.5, min_size: float = 20.0, backend: str = "pytorch",
+                 fallback: FaceDetector | None = None, num_threads: int | None = None) -> None:
+        self.min_score = float(min_score)  # MediaPipe's own threshold for this model
+        self.min_size = float(min_size)
+        self.backend = backend
+        self.fallback = fallback or FaceDetector(backend=backend, num_threads=num_threads)
+
+    def _blazeface(self, image: Image.Image) -> list[Face]:
+        found = blazeface(self.backend).detect(np.asarray(_to_rgb(image)), self.min_score)
+        faces = []
+        for row in found:
+            x0, y0, x1, y1 = (float(v) for v in row[:4])
+            if min(x1 - x0, y1 - y0) < self.min_size or not np.all(np.isfinite(row)):
+                continue
+            landmarks = row[4:12].reshape(4, 2).astype(np.float64)  # eyes, nose, mouth (ears dropped)
+            faces.append(Face(box=(x0, y0, x1, y1), score=float(row[-1]), landmarks=landmarks, scheme="blazeface"))
+        faces.sort(key=lambda f: f.area * f.score, reverse=True)
+        return faces
+
+    def detect(self, image: Image.Image, max_side: int | None = None) -> list[Face]:
+        return self._blazeface(image) or self.fallback.detect(image, max_side=max_side)
+
+    def largest(self, image: Image.Image, max_side: int | None = None) -> Face | None:
+        faces = self._blazeface(image)
+        return faces[0] if faces else self.fallback.largest(image, max_side=max_side)

@@ -17,7 +17,7 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,177 +26,26 @@ import torch
 import transformers
 from datasets import Dataset, DatasetDict
 from datasets import Image as ImageFeature
-from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import Trainer, set_seed
 
-from .data import SplitSpec, load_faces, split_faces
-from .hub import HubError, TrainerHubMixin
+from ..data.datasets import SplitSpec, load_faces, split_faces
+from ..data.weighting import class_weights_for, source_balanced_weights
+from ..hub.push import HubError, TrainerHubMixin
+from ..models import ModelSpec, create_model
+from ..preprocessing.augmentation import build_train_augmentation
+from ..preprocessing.processor import FaceImageProcessor
+from .arguments import (  # noqa: F401  (re-exported: the training interface of this module)
+    DEFAULT_TRAINING_ARGS,
+    DataArguments,
+    ModelArguments,
+    augmentation_config_from,
+    build_processor,
+    parse_args,
+)
+from .calibration import bake_temperature
 from .memory import keep_freed_memory
-from .models import ModelSpec, available_models, create_model
-from .processing import FaceImageProcessor
-from .transforms import AugmentationConfig, build_train_augmentation, check_probability
-from .weighting import class_weights_for, source_balanced_weights
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ModelArguments:
-    model: str = field(default="mobilenet_v2", metadata={"help": f"architecture: {', '.join(available_models())}"})
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "start from a Hub id (e.g. google/mobilenet_v2_1.0_224) or local checkpoint"})
-    model_revision: str | None = field(default=None, metadata={"help": "Hub revision of model_name_or_path"})
-    image_size: int = field(default=128, metadata={"help": "model input size (96/128/160/224/256)"})
-    pretrained: bool = field(default=True, metadata={"help": "ImageNet initialisation where offline weights exist"})
-    depth_multiplier: float = field(default=1.0, metadata={"help": "MobileNetV2 width (1.0 or 0.35)"})
-    dropout: float | None = field(default=None, metadata={"help": "classifier dropout (model default if unset)"})
-    freeze_backbone: bool = field(default=False, metadata={"help": "train the classifier head only"})
-    channels_last: bool = field(default=True, metadata={
-        "help": "train in channels-last memory layout (convolutions ~1.5x faster on CPU); same saved weights"})
-    int8: bool = field(default=True, metadata={
-        "help": "after training, build the static int8 model (calibrated on validation) and keep it only if it "
-                "predicts like fp32 on the test split (hf_detector/quantize.py); needs onnxruntime"})
-    soup_with: str = field(default="", metadata={
-        "help": "comma-separated checkpoints of the same architecture (runs with other seeds) whose weights are "
-                "averaged with this run's before calibration: a model soup (hf_detector/soup.py)"})
-
-
-@dataclass
-class DataArguments:
-    data: str | None = field(default=None, metadata={"help": "imagefolder directory (real/, fake/) or Hub dataset id"})
-    dataset_revision: str | None = field(default=None, metadata={"help": "Hub dataset revision"})
-    validation_fraction: float = field(default=0.15)
-    test_fraction: float = field(default=0.15)
-    split_seed: int = field(default=42)
-    holdout: str = field(default="", metadata={"help": "comma-separated sources/generators to hold out entirely"})
-    max_train_samples: int | None = field(default=None)
-    max_eval_samples: int | None = field(default=None)
-    face_crop: bool = field(default=True, metadata={"help": "detect and crop the face (centre crop otherwise)"})
-    face_align: bool = field(default=True, metadata={"help": "landmark alignment of every face"})
-    face_margin: float = field(default=-0.25, metadata={"help": "context around the face box; negative = inner face"})
-    face_context: float = field(default=0.0, metadata={
-        "help": "> 0: frame the face with its surroundings instead of aligning it: a square of this many times "
-                "the face box, cut inside the image (no padding); 0 = the aligned crop of face_margin"})
-    crop_size: int = field(default=128, metadata={"help": "resolution of the canonical face crop"})
-    face_detect_size: int = field(default=640, metadata={
-        "help": "longest side of the copy the face detector searches (the crop is cut at full resolution)"})
-    face_detector: str = field(default="mtcnn", metadata={
-        "help": "face detector that frames every face: mtcnn (finds small faces) or blazeface (~7x faster; "
-                "MTCNN takes over where it finds none)"})
-    max_short_side: int = field(default=256, metadata={
-        "help": "downscale images whose shorter side is longer, before the face stage, in training and in "
-                "inference alike (0 = native resolution; ../shared/data/faces is <= 256 already)"})
-    reduced_jpeg_quality: int = field(default=95, metadata={
-        "help": "JPEG quality of the re-encoding after that reduction, as the dataset was made (0 = none)"})
-    augment: bool = field(default=True, metadata={"help": "master switch of the augmentations below"})
-    aug_flip: bool = field(default=True)
-    aug_rotate: bool = field(default=True)
-    aug_resized_crop: bool = field(default=True)
-    aug_jpeg: bool = field(default=True)
-    aug_blur: bool = field(default=True)
-    aug_rescale: bool = field(default=True)
-    aug_colour: bool = field(default=True)
-    aug_degrade_probability: float = field(default=0.5, metadata={
-        "help": "probability of each quality degradation (rescale, blur, JPEG) that is switched on: lower keeps "
-                "more clean images, higher more robustness to recompressed and resized inputs"})
-    aug_fake_degrade: float = field(default=0.0, metadata={
-        "help": "probability of an extra down-up rescale of FAKE images only (fakes are all sharp here)"})
-    aug_real_sharpen: float = field(default=0.0, metadata={
-        "help": "probability of an unsharp mask on REAL images only (so that sharp does not mean fake)"})
-    kalman: bool = field(default=False, metadata={"help": "Kalman-filter denoising (the prototype's), opt-in"})
-    kalman_process_noise: float = field(default=1e-3)
-    kalman_measurement_noise: float = field(default=1e-2)
-    class_weights: bool = field(default=True, metadata={"help": "weight the loss by inverse class frequency"})
-    source_balance: bool = field(default=False, metadata={
-        "help": "weight every sample so each source counts equally within its class (and classes equally); "
-                "keeps rare sources such as FFHQ-style real portraits from being drowned out"})
-    calibrate: bool = field(default=True, metadata={"help": "temperature scaling + threshold on validation"})
-    preprocessing_num_workers: int = field(default=1, metadata={"help": "processes for the face-crop cache"})
-
-
-# The prototype's choices (Adam, lr 1e-4, cross-entropy) plus quiet, CPU-friendly defaults; any of them
-# can be overridden on the command line or in a JSON argument file.
-DEFAULT_TRAINING_ARGS: dict[str, Any] = {
-    "output_dir": "runs/hf-detector",
-    "learning_rate": 1e-4,
-    "optim": "adamw_torch",
-    "weight_decay": 0.0,
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 64,
-    "num_train_epochs": 3,
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "save_total_limit": 2,
-    "logging_steps": 10,
-    "report_to": "none",
-    "remove_unused_columns": False,
-    "seed": 42,
-    "dataloader_num_workers": 0,
-    "ddp_find_unused_parameters": False,  # every parameter gets a gradient (frozen ones are not DDP's)
-}
-
-
-# The DataArguments flags that are probabilities; `parse_args` range-checks them.
-_PROBABILITY_FLAGS = ("aug_degrade_probability", "aug_fake_degrade", "aug_real_sharpen")
-
-
-def augmentation_config_from(data_args: DataArguments) -> AugmentationConfig:
-    """The training augmentation the `--aug_*` flags describe (the identity with `--augment false`)."""
-    if not data_args.augment:
-        return AugmentationConfig.none()
-    degrade = data_args.aug_degrade_probability
-    return AugmentationConfig(
-        flip=data_args.aug_flip, rotate=data_args.aug_rotate, resized_crop=data_args.aug_resized_crop,
-        jpeg=degrade if data_args.aug_jpeg else 0.0, blur=degrade if data_args.aug_blur else 0.0,
-        rescale=degrade if data_args.aug_rescale else 0.0,
-        colour=data_args.aug_colour, fake_degrade=data_args.aug_fake_degrade,
-        real_sharpen=data_args.aug_real_sharpen)
-
-
-def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    if len(argv) >= 1 and argv[0].endswith(".json"):  # an argument file, overridable by later flags
-        file_args = json.loads(Path(argv[0]).read_text())
-        argv = _dict_to_argv(file_args) + argv[1:]
-    parser.set_defaults(**{k: v for k, v in DEFAULT_TRAINING_ARGS.items()})
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    if data_args.data is None and not training_args.resume_from_checkpoint:
-        parser.error("--data is required (an imagefolder directory or a Hub dataset id)")
-    try:  # before any data is read, naming the flag rather than the config field
-        for name in _PROBABILITY_FLAGS:
-            check_probability(f"--{name}", getattr(data_args, name))
-        build_processor(model_args, data_args)  # the processor's own checks (face_context, max_short_side, ...)
-    except ValueError as error:
-        parser.error(str(error))
-    # Like the example script, but with no --do_* flag at all we train, evaluate and predict (note that
-    # TrainingArguments turns do_eval on by itself whenever an eval strategy is set).
-    if not any(arg.split("=")[0] in ("--do_train", "--do_eval", "--do_predict") for arg in argv):
-        training_args.do_train = training_args.do_eval = training_args.do_predict = True
-    return model_args, data_args, training_args
-
-
-def _dict_to_argv(values: dict[str, Any]) -> list[str]:
-    argv: list[str] = []
-    for key, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, list):
-            argv += [f"--{key}", *map(str, value)]
-        else:
-            argv += [f"--{key}", str(value)]
-    return argv
-
-
-def build_processor(model_args: ModelArguments, data_args: DataArguments) -> FaceImageProcessor:
-    return FaceImageProcessor(
-        do_face_crop=data_args.face_crop, face_align=data_args.face_align, face_margin=data_args.face_margin,
-        face_context=data_args.face_context, crop_size=data_args.crop_size, face_detect_size=data_args.face_detect_size,
-        face_detector=data_args.face_detector, max_short_side=data_args.max_short_side, reduced_jpeg_quality=data_args.reduced_jpeg_quality,
-        size=model_args.image_size,
-        do_kalman=data_args.kalman,
-        kalman_process_noise=data_args.kalman_process_noise,
-        kalman_measurement_noise=data_args.kalman_measurement_noise,
-    )
 
 
 CROP_CACHE_VERSION = "faces-v1"  # bump when faces.py changes what a crop looks like
@@ -314,17 +163,6 @@ class DetectorTrainer(TrainerHubMixin, Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def bake_temperature(model: torch.nn.Module, temperature: float) -> None:
-    """Divide the final linear layer by T so that every consumer, pipeline() included, gets calibrated scores."""
-    head = model.classifier
-    if isinstance(head, torch.nn.Sequential):
-        head = [m for m in head if isinstance(m, torch.nn.Linear)][-1]
-    with torch.no_grad():
-        head.weight.div_(temperature)
-        if head.bias is not None:
-            head.bias.div_(temperature)
-
-
 def predict_logits(trainer: Trainer, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     output = trainer.predict(dataset, metric_key_prefix="predict")
     logits, labels = np.asarray(output.predictions), np.asarray(output.label_ids)
@@ -338,7 +176,7 @@ def predict_logits(trainer: Trainer, dataset: Dataset) -> tuple[np.ndarray, np.n
 
 def evaluation_record(logits: np.ndarray, labels: np.ndarray, threshold: float,
                       sources: list[str] | None = None) -> dict[str, Any]:
-    from .metrics import compute_metrics, per_source_breakdown, softmax
+    from ..evaluation.metrics import compute_metrics, per_source_breakdown, softmax
 
     scores = softmax(logits)[:, 1]
     record = compute_metrics(labels, scores, threshold=threshold)
@@ -469,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if data_args.class_weights and "train" in splits:
         class_weights = class_weights_for(split_labels["train"])
 
-    from .metrics import make_compute_metrics
+    from ..evaluation.metrics import make_compute_metrics
 
     trainer = DetectorTrainer(
         model=model, args=training_args, data_collator=collate,
@@ -505,7 +343,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # 5. Calibrate on validation: temperature (baked into the head) and decision threshold.
     threshold, temperature = 0.5, 1.0
     if data_args.calibrate and "validation" in splits:
-        from .metrics import choose_threshold, fit_temperature, softmax
+        from ..evaluation.metrics import choose_threshold, fit_temperature, softmax
 
         logits, labels = predict_logits(trainer, splits["validation"])
         temperature = float(fit_temperature(logits, labels))
@@ -529,7 +367,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             outputs[split_name] = (logits, labels)
             evaluations[title] = evaluation_record(logits, labels, threshold, sources[split_name])
             if split_name in ("test", "validation"):
-                from .metrics import softmax
+                from ..evaluation.metrics import softmax
 
                 predictions_for_plots = (labels, softmax(logits)[:, 1], split_name)
     if "heldout" in outputs and "test" in outputs:
@@ -577,7 +415,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         (out / "training_args.bin").unlink(missing_ok=True)
         (out / "training_args.json").write_text(training_args.to_json_string())
         if predictions_for_plots is not None:
-            from .metrics.plots import save_all_plots
+            from ..evaluation.plots import save_all_plots
 
             labels, scores, _ = predictions_for_plots
             state = out / "trainer_state.json"
@@ -612,17 +450,17 @@ def split_pixels(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_int8_model(out: Path, splits: DatasetDict, threshold: float) -> dict[str, Any]:
-    """The int8 model of the saved checkpoint (hf_detector/quantize.py), kept only when it predicts like fp32.
+    """The int8 model of the saved checkpoint (hf_detector/inference/int8.py), kept only when it predicts like fp32.
 
     Returns what happened, for metrics.json and the card; never fails the training run.
     """
-    from .fast import onnx_available
+    from ..runtime.onnx import onnx_available
 
     if not onnx_available():
         return {"kept": False, "reason": "onnxruntime not installed"}
     if "validation" not in splits or "test" not in splits:
         return {"kept": False, "reason": "needs a validation split (calibration) and a test split (check)"}
-    from .quantize import QuantizationRefused, quantize_checkpoint
+    from ..inference.int8 import QuantizationRefused, quantize_checkpoint
 
     calibration, calibration_labels = split_pixels(splits["validation"])
     check, labels = split_pixels(splits["test"])
@@ -637,7 +475,7 @@ def build_int8_model(out: Path, splits: DatasetDict, threshold: float) -> dict[s
 
 def _write_card(out: Path) -> None:
     try:
-        from .card import write_card
+        from ..hub.card import write_card
     except ImportError:  # the card module is optional for training
         return
     try:

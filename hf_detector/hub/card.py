@@ -20,7 +20,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .labels import ID2LABEL
+from ..data.labels import ID2LABEL
 
 TEMPLATE_NAME = "model_card.md"
 DEFAULT_LICENSE = "apache-2.0"
@@ -44,7 +44,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 def template_path(name: str = TEMPLATE_NAME) -> Path:
     """A Jinja template: the repo-root copy in a source checkout, else the one in hf_detector/templates."""
-    root = Path(__file__).resolve().parent.parent / name
+    root = Path(__file__).resolve().parent.parent.parent / name
     if name == TEMPLATE_NAME and root.is_file():
         return root
     return Path(str(importlib.resources.files("hf_detector") / "templates" / name))
@@ -208,7 +208,7 @@ def build_card(model_dir: Path | str, repo_id: str | None = None) -> ModelCard:
 
 def _int8_summary(model_dir: Path) -> str | None:
     """The int8 model's check, when one is validated for these very weights (hf_detector.quantize)."""
-    from .quantize import INT8_DIR, REPORT_FILE, validated_int8
+    from ..runtime.files import INT8_DIR, REPORT_FILE, validated_int8
 
     if validated_int8(model_dir) is None:
         return None

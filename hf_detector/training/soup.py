@@ -21,8 +21,8 @@ class SoupError(ValueError):
 
 def uncalibrated_model(path: str | Path) -> torch.nn.Module:
     """A checkpoint's classifier with its baked-in temperature undone (raw logits, as training left them)."""
-    from .inference import load_classifier
-    from .training import bake_temperature
+    from ..inference.detector import load_classifier
+    from .calibration import bake_temperature
 
     root = Path(path)
     if not (root / "config.json").is_file():

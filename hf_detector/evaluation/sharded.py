@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .inference import Detector, FileResult, Prediction
-from .labels import ID2LABEL, LABEL_ALIASES, DataError, label_to_id
+from ..data.labels import ID2LABEL, LABEL_ALIASES, DataError, label_to_id
+from ..inference.detector import Detector, FileResult, Prediction
 
 # Processes wait for the slowest shard at the final barrier; shards are equal in size, but a generous
 # timeout keeps a long screening job on uneven machines from failing at the very end.
@@ -287,13 +287,13 @@ def _labelled_items(data: str, shard: Shard, streaming: bool, split: str | None,
                     ) -> tuple[Iterator[tuple[int, Any, int, str, str]], int | None]:
     """This process's (index, item, label, source, name) and the total count when known up front."""
     if os.path.isdir(data) and not streaming:
-        from .evaluation import labelled_files
+        from .evaluate import labelled_files
 
         paths, labels, sources = labelled_files(data)
         mine = shard.split(len(paths))
         return ((i, paths[i], labels[i], sources[i], paths[i]) for i in mine), len(paths)
     if not streaming and not os.path.isdir(data):
-        from .data import load_faces
+        from ..data.datasets import load_faces
 
         dataset = load_faces(data, revision=revision, split=split)
         mine = shard.split(len(dataset))
@@ -327,7 +327,7 @@ class _Replay:
 
 def record_from_rows(rows: list[dict[str, Any]], threshold: float, model_name: str) -> dict[str, Any]:
     """The metric record of `evaluation.evaluate_items` built from merged part rows."""
-    from .evaluation import evaluate_items
+    from .evaluate import evaluate_items
 
     results = []
     for row in rows:
@@ -375,7 +375,7 @@ def sharded_evaluate(data: str, load_detector: Callable[[], Detector], output: s
         record.update(seconds=round(seconds, 2), images_per_second=round(len(merged) / max(seconds, 1e-9), 2),
                       processes=shard.world_size, streaming=bool(streaming), data=str(data))
         if output:
-            from .evaluation import write_plots
+            from .evaluate import write_plots
 
             out = Path(output)
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..labels import LABEL2ID
+from ..data.labels import LABEL2ID
 
 if TYPE_CHECKING:
     import evaluate

@@ -1,0 +1,16 @@
+"""Where the bundled default checkpoint lives (committed safetensors under checkpoints/default).
+
+Stage: data (imports nothing else of the package).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# The bundled default checkpoint (committed safetensors); see checkpoints/README and issue 3.
+DEFAULT_MODEL: Path = Path(__file__).resolve().parent.parent.parent / "checkpoints" / "default"
+
+
+def default_model_available() -> bool:
+    """True when the bundled checkpoint has its config and weights."""
+    return (DEFAULT_MODEL / "config.json").exists() and any(DEFAULT_MODEL.glob("*.safetensors"))

@@ -1,0 +1,33 @@
+"""Registration of the project's classes with transformers' Auto classes (no trust_remote_code).
+
+After `register_auto_classes()`, `AutoConfig`, `AutoModelForImageClassification`, `AutoImageProcessor`
+and `pipeline()` resolve the custom CNN and `FaceImageProcessor` saved with every checkpoint.
+Idempotent and cheap after the first call.
+
+Stage: models (imports data, preprocessing).
+"""
+
+from __future__ import annotations
+
+import threading
+
+_LOCK = threading.Lock()
+_DONE = False
+
+
+def register_auto_classes() -> None:
+    """Register CustomCNN and FaceImageProcessor with the Auto classes (once per process)."""
+    global _DONE
+    with _LOCK:
+        if _DONE:
+            return
+        from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+
+        from ..preprocessing.processor import FaceImageProcessor
+        from .custom_cnn import CustomCNNConfig, CustomCNNForImageClassification
+
+        AutoConfig.register(CustomCNNConfig.model_type, CustomCNNConfig, exist_ok=True)
+        AutoModelForImageClassification.register(CustomCNNConfig, CustomCNNForImageClassification, exist_ok=True)
+        AutoImageProcessor.register(CustomCNNConfig, slow_image_processor_class=FaceImageProcessor,
+                                    fast_image_processor_class=FaceImageProcessor, exist_ok=True)
+        _DONE = True
