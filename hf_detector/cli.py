@@ -9,13 +9,13 @@ import json
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS_HELP = "train | evaluate | predict | quantize | push | push-space"
+SUBCOMMANDS_HELP = "train | evaluate | predict | export | quantize | push | push-space"
 
 
 def _pixels(check: str):
     """argparse type running the processor's own check (`processing.<check>`): a bad value is a usage error."""
     def parse(text: str) -> int:
-        from .preprocessing import processor as processing
+        from .preprocessing import core as processing  # the checks without torch (a light CLI start)
 
         try:
             return getattr(processing, check)(int(text))
@@ -174,6 +174,18 @@ def run_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from .inference.export import ExportError, export_checkpoint
+
+    try:
+        report = export_checkpoint(args.model)
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {report.parent}: {', '.join(sorted(p.name for p in report.parent.glob('*.onnx')))}")
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     from .training.trainer import main as train_main
 
@@ -181,7 +193,9 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_hub: bool = True) -> argparse.ArgumentParser:
+    """The `hf-detector` parser; `with_hub=False` leaves out push / push-space (importing huggingface_hub for
+    them costs every predict a few tenths of a second)."""
     parser = argparse.ArgumentParser(prog="hf-detector", description="Real vs AI-generated face detector.")
     sub = parser.add_subparsers(dest="command", required=True, metavar=SUBCOMMANDS_HELP)
 
@@ -215,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--split-seed", type=int, default=42, help="as in training (default 42)")
     quantize.set_defaults(func=run_quantize)
 
+    export = sub.add_parser("export", help="write a checkpoint's fp32 ONNX export (classifier + face detector), "
+                                           "verified against its weights: the light runtime runs it")
+    export.add_argument("--model", required=True, help="local checkpoint directory (the files go into DIR/onnx)")
+    export.set_defaults(func=run_export)
+
+    if not with_hub:
+        return parser
     try:
         from .hub import push as hub
     except ImportError:
@@ -231,7 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         train_main(argv[1:])
         return 0
-    args = build_parser().parse_args(argv)
+    # push / push-space (and the full help) need the Hub client; predict and evaluate start without it
+    light = bool(argv) and argv[0] in ("predict", "evaluate", "export", "quantize")
+    args = build_parser(with_hub=not light).parse_args(argv)
     from .data.images import ImageLoadError
     from .data.labels import DataError
     from .inference.detector import ModelLoadError

@@ -66,6 +66,45 @@ PROTOTYPE_BASE = {  # the prototype: plain resize, flips/rotation only, Adam lr 
     "calibrate": False, "label_smoothing_factor": 0.0, "learning_rate": 1e-4, "lr_scheduler_type": "linear",
 }
 
+# Leave-out protocol (issue 24), the proxy for a benchmark of unseen generators and real pipelines: each
+# generator out, all diffusion out (trained on GANs only), each FFHQ-pipeline real source out. Every run
+# reports every real source's false-positive rate and every generator's detection rate.
+LEAVE_OUT = {
+    "sdfd": "sdfd", "omi": "omi", "sg3pool": "sg3pool", "sg1-140k": "sg1-140k", "sfhq-sdxl": "sfhq-sdxl",
+    "all diffusion": "sdfd,sfhq-sdxl", "ffhq-wfir": "ffhq-wfir", "ffhq-140k": "ffhq-140k",
+}
+# The hardest rows of the protocol: every candidate recipe runs these (each also scores the in-distribution
+# test split), the default runs them all. Same budget for every run, so rows compare like with like.
+SCREEN = ("", "sdfd,sfhq-sdxl", "ffhq-140k", "sg1-140k")
+LEAVE_OUT_BUDGET = {"epochs": 2.0, "max_train_samples": 3000}
+LIGHT_DEGRADE = {"aug_degrade_probability": 0.25}
+RECIPES: dict[str, tuple[str, dict]] = {
+    "default": ("the committed recipe", {}),
+    "size224": ("224 px input: the 2.5x context crop at ~0.9x of its native pixels (0.64x at 160 px)",
+                {"image_size": 224}),
+    "native160": ("160 px at ~1x native pixels: tighter context (1.6x the face box) cut at 160 px",
+                  {"face_context": 1.6, "crop_size": 160}),
+    "size224_light": ("224 px input and the degradations (rescale, blur, JPEG) at half the probability",
+                      {"image_size": 224, **LIGHT_DEGRADE}),
+}
+
+
+def _slug(holdout: str) -> str:
+    return {"": "none", "sdfd,sfhq-sdxl": "diffusion"}.get(holdout, holdout)
+
+
+def leave_out_experiments(recipes: dict[str, tuple[str, dict]]) -> list[Experiment]:
+    holdouts = {"": "none", **{v: k for k, v in LEAVE_OUT.items()}}
+    out = []
+    for recipe, (description, overrides) in recipes.items():
+        for holdout in (holdouts if recipe == "default" else SCREEN[1:]):  # leave-out runs test ID too
+            out.append(Experiment(
+                f"lo_{recipe}_{_slug(holdout)}", "leaveout",
+                f"{description}; held out: {holdouts[holdout]}", {**overrides, "holdout": holdout, "int8": False},
+                epochs=LEAVE_OUT_BUDGET["epochs"], max_train_samples=LEAVE_OUT_BUDGET["max_train_samples"]))
+    return out
+
+
 EXPERIMENTS = [
     *[Experiment(f"logo_{g}", "logo", f"default recipe, {g} held out", {"holdout": g}, epochs=2,
                  max_train_samples=2500)
@@ -92,6 +131,7 @@ EXPERIMENTS = [
     Experiment("ablation_kalman", "ablation", "default recipe with Kalman denoising", {"kalman": True}),
     Experiment("ablation_size_128", "ablation", "default recipe at 128 px", {"image_size": 128}),
     Experiment("ablation_size_224", "ablation", "default recipe at 224 px", {"image_size": 224}),
+    *leave_out_experiments(RECIPES),
 ]
 
 ROBUSTNESS: dict[str, Callable[[Image.Image], Image.Image]] = {}
@@ -170,8 +210,10 @@ def train_experiment(experiment: Experiment, epochs: float | None, force: bool, 
     if experiment.max_train_samples:
         arguments["max_train_samples"] = experiment.max_train_samples
     stamp = out / "report_arguments.json"
+    # The stamp names the run folder relative to the repository, so a finished run stays valid in a clone.
+    key = {**arguments, "output_dir": str(out.relative_to(ROOT))}
     if not force and (out / "metrics.json").exists() and stamp.exists() \
-            and json.loads(stamp.read_text()) == arguments:
+            and json.loads(stamp.read_text()) == key:
         print(f"[report] reusing {out}")
         return json.loads((out / "metrics.json").read_text())
     print(f"[report] training {experiment.name}: {experiment.description}")
@@ -179,7 +221,7 @@ def train_experiment(experiment: Experiment, epochs: float | None, force: bool, 
     for key, value in arguments.items():
         argv += [f"--{key}", str(value)]
     train_main(argv)
-    stamp.write_text(json.dumps(arguments, indent=2))
+    stamp.write_text(json.dumps(key, indent=2))
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -223,12 +265,13 @@ def metric_row(name: str, record: dict, extra: list[str] | None = None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "faces"))
-    parser.add_argument("--only", choices=["logo", "comparison", "ablation", "native", "seeds", "framing", "default"],
+    parser.add_argument("--only", choices=["leaveout", "logo", "comparison", "ablation", "native", "seeds", "framing", "default"],
                         default=None)
     parser.add_argument("--epochs", type=float, default=None, help="override epochs of the non-default runs")
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--no-train", action="store_true",
                         help="write the report from finished runs only (missing experiments are left out)")
+    parser.add_argument("--recipes", default="", help="leaveout group: only these recipes (comma-separated)")
     args = parser.parse_args()
     if not Path(args.data).is_dir():
         print(f"error: {args.data} not found (the development set); pass --data DIR", file=sys.stderr)
@@ -276,6 +319,9 @@ def main() -> int:
     results = {}
     for experiment in EXPERIMENTS:
         if args.only in (None, experiment.group):
+            if args.recipes and experiment.group == "leaveout" and not any(
+                    experiment.name.startswith(f"lo_{r}_") for r in args.recipes.split(",")):
+                continue
             if args.no_train:
                 finished = RUNS / experiment.name / "metrics.json"
                 if finished.exists() and (RUNS / experiment.name / "report_arguments.json").exists():
@@ -304,7 +350,8 @@ def main() -> int:
     native = native_resolution(results, args.data, paths, labels, sources)
     seeds = seed_spread(default_metrics, results, args.data, (paths, labels, sources))
     write_results(default_metrics, robustness, results, latencies, logo, native, seeds)
-    update_default_card(default_metrics, robustness, logo)
+    update_default_card(default_metrics, robustness, logo,
+                        {k: v for k, v in results.items() if k.startswith("lo_default_")})
     print(f"[report] wrote {DOCS / 'results.md'}")
     return 0
 
@@ -397,6 +444,114 @@ def source_pair_lines(pairs: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
+UNCERTAIN_BAND = 0.10  # the app's band: |p(fake) - threshold| below this is reported as "uncertain"
+REAL_SOURCES = ("ciplab", "ffhq-140k", "ffhq-wfir", "rmfd", "utkface", "webfaces")
+FAKE_SOURCES = ("omi", "sdfd", "sfhq-sdxl", "sg1-140k", "sg3pool")
+
+
+def _run_predictions(run_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """Test split + held-out set of one run: calibrated p(fake), labels, sources."""
+    path = run_dir / "predictions.json"
+    if not path.exists():
+        return None
+    parts = json.loads(path.read_text())
+    scores, labels, sources = [], [], []
+    for name in ("test", "heldout"):
+        if name in parts:
+            scores += parts[name]["scores"]
+            labels += parts[name]["labels"]
+            sources += parts[name]["sources"]
+    return np.asarray(scores), np.asarray(labels), sources
+
+
+def leave_out_summary(run_dir: Path, record: dict) -> dict:
+    """One leave-out run: every source's fraction called fake (test split + held-out set), AUROC of the
+    held-out set against the other class, ECE and the uncertain band on everything it was scored on."""
+    from sklearn.metrics import roc_auc_score
+
+    from hf_detector.evaluation.detector_metrics import expected_calibration_error
+
+    evaluations = record["evaluations"]
+    holdout = record["training"].get("holdout") or []
+    per_source = dict(evaluations["in-distribution test"].get("per_source", {}))
+    held_key = f"held-out {'+'.join(holdout)}"
+    per_source.update(evaluations.get(held_key, {}).get("per_source", {}))
+    summary = {"holdout": holdout, "per_source": {k: v["fraction_predicted_fake"] for k, v in per_source.items()},
+               "id_auroc": evaluations["in-distribution test"].get("roc_auc")}
+    versus = next((v for k, v in evaluations.items() if k.startswith(f"{held_key} vs test")), None)
+    summary["heldout_auroc"] = versus.get("roc_auc") if versus else None
+    predictions = _run_predictions(run_dir)
+    if predictions is not None:
+        scores, labels, sources = predictions
+        threshold = record["threshold"]
+        inside = np.abs(scores - threshold) < UNCERTAIN_BAND
+        correct = (scores >= threshold) == (labels == 1)
+        summary.update(ece=expected_calibration_error(labels, scores), n=len(scores),
+                       band_share=float(inside.mean()),
+                       accuracy_outside=float(correct[~inside].mean()) if (~inside).any() else float("nan"),
+                       accuracy_inside=float(correct[inside].mean()) if inside.any() else float("nan"),
+                       auroc_all=float(roc_auc_score(labels, scores)) if len(set(labels.tolist())) == 2 else None)
+    return summary
+
+
+def leave_out_section(results: dict) -> list[str]:
+    from hf_detector.evaluation.plots import plot_reliability
+
+    runs = {name: leave_out_summary(RUNS / name, record) for name, record in results.items()
+            if name.startswith("lo_")}
+    if not runs:
+        return []
+    held_name = {v: k for k, v in LEAVE_OUT.items()}
+    lines = ["## Leave-out protocol (proxy for unseen generators and real pipelines)", "",
+             f"Each row is a separate model (CPU budget: {LEAVE_OUT_BUDGET['epochs']:g} epochs on a seeded "
+             f"{LEAVE_OUT_BUDGET['max_train_samples']:,}-image sample of the training split) trained without the "
+             "held-out set: one generator, all diffusion (`sdfd` + `sfhq-sdxl`: trained on GANs only, tested on "
+             "diffusion) or one FFHQ-pipeline real source. Columns give the fraction called fake at the model's "
+             "validation-chosen threshold: the false-positive rate of each real source and the detection rate of "
+             "each generator, on the test split plus the whole held-out set (**bold** = held out). ECE and the "
+             f"uncertain band (|p(fake) - threshold| < {UNCERTAIN_BAND:g}, as in the app) are computed on all the "
+             "images the run scored, after temperature scaling fitted on its validation split.", ""]
+    for recipe, (description, overrides) in RECIPES.items():
+        rows = {n: r for n, r in runs.items() if n.startswith(f"lo_{recipe}_")}
+        if not rows:
+            continue
+        lines += [f"### Recipe `{recipe}`: {description}", "",
+                  f"Overrides of train/configs/default.json: `{json.dumps(overrides) if overrides else 'none'}`.", "",
+                  "| held out | held-out AUROC | " + " | ".join(f"{s} FPR" for s in REAL_SOURCES) + " | "
+                  + " | ".join(f"{s} det." for s in FAKE_SOURCES) + " | ECE | in band | acc. outside band |",
+                  "|---|---:|" + "---:|" * (len(REAL_SOURCES) + len(FAKE_SOURCES) + 3)]
+        for summary in rows.values():
+            held = summary["holdout"]
+            label = held_name.get(",".join(held), ",".join(held)) if held else "none (in-distribution)"
+            cells = []
+            for source in (*REAL_SOURCES, *FAKE_SOURCES):
+                value = fmt(summary["per_source"].get(source), 2)
+                cells.append(f"**{value}**" if source in held
+                             else value)
+            lines.append(f"| {label} | {fmt(summary.get('heldout_auroc'))} | " + " | ".join(cells)
+                         + f" | {fmt(summary.get('ece'))} | {fmt(summary.get('band_share'), 2)} | "
+                         f"{fmt(summary.get('accuracy_outside'))} |")
+        worst_real = max(((s, summary["per_source"][s]) for summary in rows.values() for s in REAL_SOURCES
+                          if s in summary["per_source"]), key=lambda item: item[1])
+        worst_fake = min(((s, summary["per_source"][s]) for summary in rows.values() for s in FAKE_SOURCES
+                          if s in summary["per_source"]), key=lambda item: item[1])
+        lines += ["", f"Worst rows over these runs: {worst_real[0]} called fake {worst_real[1]:.2f}; "
+                  f"{worst_fake[0]} detected {worst_fake[1]:.2f}.", ""]
+    # Reliability per leave-out run of the default recipe (the bundled one).
+    plots = []
+    for name in runs:
+        predictions = _run_predictions(RUNS / name)
+        if name.startswith("lo_default_") and predictions is not None:
+            scores, labels, _ = predictions
+            path = IMAGES / f"reliability_{name}.png"
+            plot_reliability(labels, scores, path, title=f"Reliability: {name.removeprefix('lo_default_')} held out")
+            plots.append(f"![reliability {name}](images/{path.name})")
+    if plots:
+        lines += ["Reliability of each leave-out run of the default recipe (validation-fitted temperature):", "",
+                  " ".join(plots), ""]
+    return lines
+
+
 def write_results(default: dict, robustness: dict, results: dict, latencies: dict, logo: dict,
                   native: dict, seeds: dict) -> None:
     lines = ["# Results", "",
@@ -450,6 +605,8 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
         lines += [run_row(name, record) for name, record in aligned_runs.items()]
         lines += ["", f"AUROC mean: aligned inner face {np.mean(aligned):.3f} over {len(aligned)} runs, face with "
                   f"surroundings (default) {np.mean(context):.3f} over {len(context)} runs.", ""]
+
+    lines += leave_out_section(results)
 
     if logo:
         lines += ["## Leave-one-generator-out", "",
@@ -536,13 +693,20 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
     (DOCS / "results.md").write_text("\n".join(lines) + "\n")
 
 
-def update_default_card(default: dict, robustness: dict, logo: dict) -> None:
+def update_default_card(default: dict, robustness: dict, logo: dict, leave_out: dict) -> None:
     """Put the report's held-out and robustness results into the bundled model's metrics and card."""
     evaluations = {"in-distribution test": default["evaluations"]["in-distribution test"]}
     for generator, run in logo.items():
         held = run["evaluations"].get(f"held-out {generator} vs test reals")
         if held:
             evaluations[f"leave-one-generator-out: {generator}"] = held
+    held_name = {v: k for k, v in LEAVE_OUT.items()}
+    for run in leave_out.values():  # the default recipe's leave-out protocol
+        holdout = run["training"].get("holdout") or []
+        versus = next((v for k, v in run["evaluations"].items()
+                       if k.startswith(f"held-out {'+'.join(holdout)} vs test")), None)
+        if holdout and versus:
+            evaluations[f"leave-out: {held_name.get(','.join(holdout), ','.join(holdout))}"] = versus
     for condition, record in robustness.items():
         if condition != "original":
             evaluations[f"robustness: {condition}"] = {k: v for k, v in record.items()

@@ -11,6 +11,7 @@ from PIL import Image
 
 from hf_detector.preprocessing import framing as F
 from hf_detector.preprocessing.faces import blazeface as B
+from hf_detector.preprocessing.faces import blazeface_graph as G
 from hf_detector.preprocessing.processor import FaceImageProcessor
 
 FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
@@ -40,7 +41,7 @@ def _face_photo() -> Image.Image:
 @pytest.mark.parametrize(("size", "kernel", "stride", "expected"),
                          [(128, 5, 1, (2, 2)), (128, 3, 2, (0, 1)), (64, 2, 2, (0, 0)), (7, 3, 2, (1, 1))])
 def test_same_padding_matches_tensorflow(size, kernel, stride, expected):
-    before, after = B._same_padding(size, kernel, stride)
+    before, after = G._same_padding(size, kernel, stride)
     assert (before, after) == expected
     assert (size + before + after - kernel) // stride + 1 == -(-size // stride)  # TF's SAME output size
 
@@ -117,7 +118,7 @@ def test_graph_equals_the_tflite_interpreter():
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels)
     interpreter.invoke()
     expected = {d["name"]: interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()}
-    network = B.TFLiteGraph(B.model_path().read_bytes()).eval()
+    network = G.TFLiteGraph(B.model_path().read_bytes()).eval()
     with torch.inference_mode():
         outputs = network(torch.from_numpy(pixels.transpose(0, 3, 1, 2).copy()))
     for name, value in zip(network.output_names, outputs, strict=True):

@@ -243,3 +243,18 @@ def test_summed_area_table_sums_every_rectangle(shape: tuple[int, int, int]) -> 
     expected = pixels.astype(np.int64).cumsum(0).cumsum(1)
     np.testing.assert_array_equal(integral[1:, 1:], expected)
     assert integral.dtype == (np.int64 if shape[0] > 2000 else np.int32)
+
+
+def test_numpy_nms_matches_torchvision() -> None:
+    """The face stage's NMS (numpy, so the light runtime needs no torchvision) keeps torchvision's boxes."""
+    from torchvision.ops import nms
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        corners = rng.uniform(0, 200, (60, 2)).astype(np.float32)
+        sizes = rng.uniform(5, 80, (60, 2)).astype(np.float32)
+        scores = rng.choice(np.linspace(0.5, 1.0, 8), 60).astype(np.float32)  # ties included
+        boxes = np.concatenate([corners, corners + sizes, scores[:, None]], axis=1)
+        for threshold in (0.5, 0.7):
+            expected = nms(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]), threshold).numpy()
+            np.testing.assert_array_equal(mtcnn_onnx._nms(boxes, threshold), expected)

@@ -256,3 +256,24 @@ def test_channels_last_is_a_memory_layout_only(architecture: str) -> None:
     for name, parameter in standard.named_parameters():
         difference = (parameter.grad - grads[name].grad).norm() / (parameter.grad.norm() + 1e-4 * scale)
         assert difference < 1e-8, (name, float(difference))
+
+
+@pytest.mark.parametrize("held", ["real-src0", "fake-src1"])
+def test_held_out_source_is_scored_against_the_other_class(held: str, tmp_path: Path) -> None:
+    # The leave-out protocol holds out a real source as well as a generator: either way the held-out
+    # images are scored beside the test split's other class, with every source's rate and the raw scores.
+    data = make_image_folder(tmp_path / "faces", per_class=12)
+    out = tmp_path / "run"
+    record = train_main(tiny_training_argv(data, out, model="custom_cnn", image_size=24, max_steps=1,
+                                           extra=["--holdout", held, "--int8", "false"]))
+    other = "fakes" if held.startswith("real") else "reals"
+    versus = record["evaluations"][f"held-out {held} vs test {other}"]
+    assert versus["per_source"][held]["n"] == 6
+    assert {s for s in versus["per_source"] if s != held} <= {"real-src0", "real-src1", "fake-src0", "fake-src1"}
+    assert all(s.startswith(other[:4].rstrip("s")) for s in versus["per_source"] if s != held)
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert len(predictions["heldout"]["scores"]) == 6 and set(predictions["heldout"]["sources"]) == {held}
+    assert len(predictions["test"]["scores"]) == len(predictions["test"]["labels"]) > 0
+    trained = {s["name"]: s for s in record["data_sources"]}
+    assert held not in trained and set(trained) | {held} == {"real-src0", "real-src1", "fake-src0", "fake-src1"}
+    assert sum(s["n"] for s in trained.values()) == record["training"]["train_images"]

@@ -2,6 +2,9 @@
 
 Loaded by path (``evaluate.load(".../detector_metrics.py")``): evaluate copies this single file into its
 module cache, so it must stay self-contained (no relative imports, only evaluate/datasets/numpy/sklearn).
+
+`hf_detector.evaluation.metrics` runs the same `detector_metrics` function without evaluate (which imports
+torch and transformers): it executes this file with `SCORES_ONLY = True` set, which skips the Metric class.
 """
 
 from __future__ import annotations
@@ -9,8 +12,6 @@ from __future__ import annotations
 import math
 import warnings
 
-import datasets
-import evaluate
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -97,63 +98,72 @@ def _clean(value: float) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class DetectorMetrics(evaluate.Metric):
-    """Accuracy, ranking and calibration metrics of a real (0) vs fake (1) face detector."""
+def _values(y_true, y_pred, y_score, labels, prf, both_classes) -> dict:
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        # With one class present sklearn averages the recall of the classes present (and warns).
+        "balanced_accuracy": _clean(balanced_accuracy_score(y_true, y_pred)),
+        "precision": _clean(precision_score(y_true, y_pred, pos_label=1, average="binary", **prf)),
+        "recall": _clean(recall_score(y_true, y_pred, pos_label=1, average="binary", **prf)),
+        "f1": _clean(f1_score(y_true, y_pred, pos_label=1, average="binary", **prf)),
+        "recall_real": _clean(recall_score(y_true, y_pred, pos_label=0, average="binary", **prf)),
+        "recall_fake": _clean(recall_score(y_true, y_pred, pos_label=1, average="binary", **prf)),
+        # Ranking metrics need both classes; sklearn raises or warns otherwise.
+        "roc_auc": _clean(roc_auc_score(y_true, y_score)) if both_classes else None,
+        "average_precision": _clean(average_precision_score(y_true, y_score)) if both_classes else None,
+        "ece": expected_calibration_error(y_true, y_score),
+        "log_loss": _clean(log_loss(y_true, np.clip(y_score, 0.0, 1.0), labels=labels)),
+        "brier": _clean(brier_score_loss(y_true, y_score, pos_label=1)),
+    }
 
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Value("int64"),
-                    "references": datasets.Value("int64"),
-                    "scores": datasets.Value("float64"),
-                }
-            ),
-            reference_urls=["https://scikit-learn.org/stable/api/sklearn.metrics.html"],
-        )
 
-    def _compute(self, predictions, references, scores, threshold: float | None = None) -> dict:
-        y_true = np.asarray(references, dtype=np.int64)
-        y_score = np.asarray(scores, dtype=np.float64)
-        if threshold is not None:
-            y_pred = (y_score >= float(threshold)).astype(np.int64)
-        else:
-            y_pred = np.asarray(predictions, dtype=np.int64)
-        # labels=[0, 1] keeps the 2x2 shape and per-class values defined even when a class is absent.
-        labels = [0, 1]
-        # zero_division=nan: an undefined precision/recall is reported as None rather than a fake 0.
-        prf = {"labels": labels, "zero_division": np.nan}
-        tn, fp, fn, tp = (int(v) for v in confusion_matrix(y_true, y_pred, labels=labels).ravel())
-        both_classes = len(np.unique(y_true)) == 2
-        with warnings.catch_warnings():
-            # Single-class batches (tiny eval sets, per-source slices) are expected; the values say so.
-            warnings.simplefilter("ignore", UserWarning)
-            result = self._values(y_true, y_pred, y_score, labels, prf, both_classes)
-        result["confusion_matrix"] = [[tn, fp], [fn, tp]]
-        result["n"] = int(y_true.size)
-        if threshold is not None:
-            result["threshold"] = float(threshold)
-        return result
+def detector_metrics(predictions, references, scores, threshold: float | None = None) -> dict:
+    """The metrics of the module docstring, from lists or arrays (what `DetectorMetrics._compute` returns)."""
+    y_true = np.asarray(references, dtype=np.int64)
+    y_score = np.asarray(scores, dtype=np.float64)
+    if threshold is not None:
+        y_pred = (y_score >= float(threshold)).astype(np.int64)
+    else:
+        y_pred = np.asarray(predictions, dtype=np.int64)
+    # labels=[0, 1] keeps the 2x2 shape and per-class values defined even when a class is absent.
+    labels = [0, 1]
+    # zero_division=nan: an undefined precision/recall is reported as None rather than a fake 0.
+    prf = {"labels": labels, "zero_division": np.nan}
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y_true, y_pred, labels=labels).ravel())
+    both_classes = len(np.unique(y_true)) == 2
+    with warnings.catch_warnings():
+        # Single-class batches (tiny eval sets, per-source slices) are expected; the values say so.
+        warnings.simplefilter("ignore", UserWarning)
+        result = _values(y_true, y_pred, y_score, labels, prf, both_classes)
+    result["confusion_matrix"] = [[tn, fp], [fn, tp]]
+    result["n"] = int(y_true.size)
+    if threshold is not None:
+        result["threshold"] = float(threshold)
+    return result
 
-    @staticmethod
-    def _values(y_true, y_pred, y_score, labels, prf, both_classes) -> dict:
-        return {
-            "accuracy": float(accuracy_score(y_true, y_pred)),
-            # With one class present sklearn averages the recall of the classes present (and warns).
-            "balanced_accuracy": _clean(balanced_accuracy_score(y_true, y_pred)),
-            "precision": _clean(precision_score(y_true, y_pred, pos_label=1, average="binary", **prf)),
-            "recall": _clean(recall_score(y_true, y_pred, pos_label=1, average="binary", **prf)),
-            "f1": _clean(f1_score(y_true, y_pred, pos_label=1, average="binary", **prf)),
-            "recall_real": _clean(recall_score(y_true, y_pred, pos_label=0, average="binary", **prf)),
-            "recall_fake": _clean(recall_score(y_true, y_pred, pos_label=1, average="binary", **prf)),
-            # Ranking metrics need both classes; sklearn raises or warns otherwise.
-            "roc_auc": _clean(roc_auc_score(y_true, y_score)) if both_classes else None,
-            "average_precision": _clean(average_precision_score(y_true, y_score)) if both_classes else None,
-            "ece": expected_calibration_error(y_true, y_score),
-            "log_loss": _clean(log_loss(y_true, np.clip(y_score, 0.0, 1.0), labels=labels)),
-            "brier": _clean(brier_score_loss(y_true, y_score, pos_label=1)),
-        }
+
+if not globals().get("SCORES_ONLY"):  # evaluate's loader: the Metric class (hf_detector's light path skips it)
+    import datasets
+    import evaluate
+
+    @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+    class DetectorMetrics(evaluate.Metric):
+        """Accuracy, ranking and calibration metrics of a real (0) vs fake (1) face detector."""
+
+        def _info(self) -> evaluate.MetricInfo:
+            return evaluate.MetricInfo(
+                description=_DESCRIPTION,
+                citation=_CITATION,
+                inputs_description=_KWARGS_DESCRIPTION,
+                features=datasets.Features(
+                    {
+                        "predictions": datasets.Value("int64"),
+                        "references": datasets.Value("int64"),
+                        "scores": datasets.Value("float64"),
+                    }
+                ),
+                reference_urls=["https://scikit-learn.org/stable/api/sklearn.metrics.html"],
+            )
+
+        def _compute(self, predictions, references, scores, threshold: float | None = None) -> dict:
+            return detector_metrics(predictions, references, scores, threshold)

@@ -49,6 +49,18 @@ def load_metric() -> evaluate.EvaluationModule:
     return evaluate.load(str(METRIC_PATH), keep_in_memory=True)
 
 
+@functools.lru_cache(maxsize=1)
+def _scores_module() -> Any:
+    """detector_metrics.py executed with SCORES_ONLY = True: its functions, not its evaluate.Metric class."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hf_detector_detector_metrics_scores", METRIC_PATH)
+    module = importlib.util.module_from_spec(spec)
+    module.SCORES_ONLY = True
+    spec.loader.exec_module(module)
+    return module
+
+
 def compute_metrics(references: ArrayLike, scores: ArrayLike, threshold: float = 0.5) -> dict[str, Any]:
     """All detector metrics from labels (0 real, 1 fake) and p(fake); predictions = scores >= threshold."""
     refs = np.asarray(references, dtype=np.int64).ravel()
@@ -56,12 +68,10 @@ def compute_metrics(references: ArrayLike, scores: ArrayLike, threshold: float =
     if refs.shape != probs.shape:
         raise ValueError(f"references {refs.shape} and scores {probs.shape} differ in length")
     preds = (probs >= threshold).astype(np.int64)
-    return load_metric().compute(
-        predictions=preds.tolist(),
-        references=refs.tolist(),
-        scores=probs.tolist(),
-        threshold=float(threshold),
-    )
+    # the metric module's own function, without `evaluate` (which imports torch and transformers): the
+    # same numbers as load_metric().compute(...), and `hf-detector evaluate` stays on the light runtime
+    return _scores_module().detector_metrics(
+        predictions=preds.tolist(), references=refs.tolist(), scores=probs.tolist(), threshold=float(threshold))
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:

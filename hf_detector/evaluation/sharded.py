@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..data.labels import ID2LABEL, LABEL_ALIASES, DataError, label_to_id
 from ..inference.detector import Detector, FileResult, Prediction
@@ -54,13 +53,25 @@ def launched_distributed() -> bool:
         return False
 
 
+class _CPUDevice:
+    """The device of a single process: "cpu", without importing torch for it (the light runtime)."""
+
+    type = "cpu"
+
+    def __str__(self) -> str:
+        return "cpu"
+
+
+_CPU = _CPUDevice()
+
+
 @dataclass
 class Shard:
     """Where this process stands: rank, number of processes, device, and the accelerate state (or None)."""
 
     rank: int = 0
     world_size: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    device: Any = field(default_factory=lambda: _CPU)  # a torch.device under a launch
     state: Any = None
 
     @property
@@ -90,25 +101,32 @@ def current_shard() -> Shard:
     """The process's place in a distributed launch (initialises torch.distributed: gloo on CPU, nccl on GPU)."""
     if not launched_distributed():
         return Shard()
+    import torch
     from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available(), timeout=BARRIER_TIMEOUT)
     return Shard(rank=state.process_index, world_size=state.num_processes, device=state.device, state=state)
 
 
-class _OnDevice(torch.nn.Module):
-    """Runs the wrapped classifier on an accelerator while Detector keeps handing it CPU tensors."""
+def _on_device(model: Any, device: Any) -> Any:
+    """`model` run on an accelerator while Detector keeps handing it CPU tensors (torch only when needed)."""
+    import torch
 
-    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
-        super().__init__()
-        self.inner = model.to(device)
-        self.config = model.config
-        self.device_ = device
+    class _OnDevice(torch.nn.Module):
+        """Runs the wrapped classifier on an accelerator while Detector keeps handing it CPU tensors."""
 
-    def forward(self, pixel_values: torch.Tensor) -> Any:
-        output = self.inner(pixel_values=pixel_values.to(self.device_))
-        output.logits = output.logits.float().cpu()
-        return output
+        def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
+            super().__init__()
+            self.inner = model.to(device)
+            self.config = model.config
+            self.device_ = device
+
+        def forward(self, pixel_values: torch.Tensor) -> Any:
+            output = self.inner(pixel_values=pixel_values.to(self.device_))
+            output.logits = output.logits.float().cpu()
+            return output
+
+    return _OnDevice(model, device).eval()
 
 
 def load_on_shard(load_detector: Callable[[], Detector], shard: Shard) -> Detector:
@@ -119,7 +137,7 @@ def load_on_shard(load_detector: Callable[[], Detector], shard: Shard) -> Detect
     else:
         detector = load_detector()
     if shard.device.type != "cpu" and getattr(detector, "backend", "pytorch") == "pytorch":
-        detector.model = _OnDevice(detector.model, shard.device).eval()  # one GPU per process
+        detector.model = _on_device(detector.model, shard.device)  # one GPU per process
     return detector
 
 

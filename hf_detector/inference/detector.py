@@ -3,6 +3,12 @@
 Runs the checkpoint's own `FaceImageProcessor`, so its probabilities equal what
 `pipeline("image-classification", model=...)` returns for the same file. Decoding and face
 detection of a batch overlap with the forward pass of the previous one (thread pool).
+
+The light runtime: when the checkpoint ships its verified ONNX export (`inference.export`), the default
+backend scores with numpy + Pillow + onnxruntime only; torch and transformers are imported only when
+something needs the PyTorch model (`Detector.model`: Grad-CAM, `--backend pytorch`).
+
+Stage: inference (imports data, runtime, preprocessing, models).
 """
 
 from __future__ import annotations
@@ -15,9 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
-from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
 
 from ..data.images import NOTES_KEY, ImageLoadError, input_notes, is_image_path, load_image
 from ..data.labels import FAKE_ID, ID2LABEL, LABEL_ALIASES
@@ -37,7 +41,7 @@ class Prediction:
     face_found: bool = False
     crop_method: str = "center"
     crop: Image.Image | None = None
-    pixel_values: torch.Tensor | None = None
+    pixel_values: Any = None  # (1, C, H, W): a torch tensor on the PyTorch path, a numpy array on the light one
     # what decoding did to the input, e.g. "animated GIF with 3 frames: only the first frame was used"
     notes: list[str] = field(default_factory=list)
 
@@ -77,13 +81,18 @@ def resolve_model_path(model: str | os.PathLike | None, revision: str | None = N
         raise ModelLoadError(str(error)) from None
 
 
-def load_classifier(path: Path) -> torch.nn.Module:
+def load_classifier(path: Path) -> Any:
     """The checkpoint's classifier, in eval mode.
 
     A single fp32 safetensors file whose keys match the architecture exactly is loaded straight into
     `from_config`: ~0.1 s instead of the ~0.6 s that `from_pretrained`'s key-conversion machinery costs every
     CLI start. Anything else (sharded, renamed or tied weights, other dtypes) goes through `from_pretrained`.
     """
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    from ..models.registration import register_auto_classes
+
+    register_auto_classes()
     weights = path / "model.safetensors"
     if weights.is_file():
         try:
@@ -99,35 +108,77 @@ def load_classifier(path: Path) -> torch.nn.Module:
     return AutoModelForImageClassification.from_pretrained(path, use_safetensors=True).eval()
 
 
-class Detector:
-    """A loaded classifier + its image processor, with the decision threshold chosen at training time."""
+class CheckpointConfig:
+    """The fields of a checkpoint's `config.json` the Detector reads (id2label, detector_threshold), without
+    transformers: the light runtime's stand-in for the model's config."""
 
-    def __init__(self, model: torch.nn.Module, processor: Any, name: str = "model",
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+        labels = values.get("id2label") or {str(k): v for k, v in ID2LABEL.items()}
+        self.id2label = {int(k): v for k, v in labels.items()}
+
+    @classmethod
+    def from_pretrained(cls, path: Path) -> CheckpointConfig:
+        import json
+
+        return cls(json.loads((Path(path) / "config.json").read_text(encoding="utf-8")))
+
+
+class Detector:
+    """A loaded classifier + its image processor, with the decision threshold chosen at training time.
+
+    `model` may be None when `onnx_files` (the checkpoint's verified export) are given: scoring then needs
+    no torch, and the PyTorch model is loaded from `checkpoint` only if `detector.model` is asked for.
+    """
+
+    def __init__(self, model: Any, processor: Any, name: str = "model",
                  threshold: float | None = None, backend: str = "pytorch",
-                 checkpoint: str | os.PathLike | None = None) -> None:
-        self.model = model.eval()
+                 checkpoint: str | os.PathLike | None = None, *, config: Any = None,
+                 onnx_files: dict[str, Path] | None = None, check_external: bool = False) -> None:
+        self._model = model.eval() if model is not None else None
+        self.config = config if config is not None else model.config
+        self.checkpoint = checkpoint
         self.processor = processor
         self.name = name
         self.threshold = float(threshold if threshold is not None
-                               else getattr(model.config, "detector_threshold", 0.5) or 0.5)
-        self.fake_index = self._fake_index(model.config)
+                               else getattr(self.config, "detector_threshold", 0.5) or 0.5)
+        self.fake_index = self._fake_index(self.config)
         self._pool: ThreadPoolExecutor | None = None
-        # backend: "pytorch" (eager fp32), "onnx", "int8" or "auto" (inference.backends: ONNX Runtime for
+        # backend: "pytorch" (eager fp32), "onnx", "int8" or "auto" (inference.sessions: ONNX Runtime for
         # the classifier and the face detector; int8 only where validated for these weights). `checkpoint`
-        # is the directory that may hold the int8 model; self.backend is what actually runs.
-        from .backends import int8_classifier, onnx_classifier, resolve_backend
+        # is the directory that may hold the int8 model and the fp32 export; self.backend is what runs.
+        from .sessions import exported_classifier, int8_classifier, resolve_backend
 
         wanted = resolve_backend(backend, checkpoint)
         self._onnx = int8_classifier(checkpoint) if wanted == "int8" else None
         self.backend = "int8" if self._onnx is not None else "pytorch"
         if self._onnx is None and wanted in ("onnx", "int8"):
-            self._onnx = onnx_classifier(model, processor)
+            if onnx_files and "classifier" in onnx_files:
+                self._onnx = exported_classifier(onnx_files["classifier"], check_external=check_external)
+            else:
+                from .backends import onnx_classifier
+
+                self._onnx = onnx_classifier(self.model, processor)
             self.backend = "onnx" if self._onnx is not None else "pytorch"
         self.face_detector = None
         if hasattr(processor, "crop"):
-            from ..preprocessing.processor import shared_face_detector
+            from ..preprocessing.core import shared_face_detector
 
-            self.face_detector = shared_face_detector(self.backend, getattr(processor, "face_detector", "mtcnn"))
+            self.face_detector = shared_face_detector(self.backend, getattr(processor, "face_detector", "mtcnn"),
+                                                      onnx_files=onnx_files)
+
+    @property
+    def model(self) -> Any:
+        """The PyTorch classifier (loaded on first use when this Detector was built from the ONNX export)."""
+        if self._model is None:
+            if self.checkpoint is None:
+                raise ModelLoadError("this detector has no PyTorch model and no checkpoint to load it from")
+            self._model = load_classifier(Path(self.checkpoint))
+        return self._model
+
+    @model.setter
+    def model(self, value: Any) -> None:
+        self._model = value
 
     @staticmethod
     def _fake_index(config: Any) -> int:
@@ -145,33 +196,49 @@ class Detector:
 
         `face_detect_size`, `max_short_side` and `face_detector` override the processor's detection size,
         resolution cap and face detector (for experiments: a model is only valid with the detector it was
-        trained with).
+        trained with). With the checkpoint's verified ONNX export and an ONNX backend, nothing here imports
+        torch or transformers.
         """
-        from ..models.registration import register_auto_classes
-
-        register_auto_classes()
+        from ..preprocessing.core import checked_detect_size, checked_face_detector, checked_short_side
+        from ..runtime.files import validated_export
+        from ..runtime.onnx import requested_backend
+        from .sessions import resolve_backend
 
         path = resolve_model_path(model, revision)
+        files = None
+        if requested_backend(backend) != "pytorch" and resolve_backend(backend, path) != "pytorch":
+            files = validated_export(path)
         try:
-            network = load_classifier(path)
-            processor = AutoImageProcessor.from_pretrained(path)
+            if files is not None:
+                from ..preprocessing.core import LightProcessor
+
+                network, config = None, CheckpointConfig.from_pretrained(path)
+                processor = LightProcessor.from_pretrained(path)
+            else:
+                from transformers import AutoImageProcessor
+
+                from ..models.registration import register_auto_classes
+
+                register_auto_classes()
+                network, config = load_classifier(path), None
+                processor = AutoImageProcessor.from_pretrained(path)
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ModelLoadError(f"cannot load model from {path}: {first}") from None
-        from ..preprocessing.processor import checked_detect_size, checked_face_detector, checked_short_side
-
         if face_detect_size is not None and hasattr(processor, "face_detect_size"):
             processor.face_detect_size = checked_detect_size(face_detect_size)
         if max_short_side is not None and hasattr(processor, "max_short_side"):
             processor.max_short_side = checked_short_side(max_short_side)
         if face_detector is not None and hasattr(processor, "face_detector"):
             processor.face_detector = checked_face_detector(face_detector)
+        # a local folder (or the bundled model) is trusted; a downloaded export is checked for external data
+        local = model is None or Path(model).is_dir()
         return cls(network, processor, name=str(model or path), threshold=threshold, backend=backend,
-                   checkpoint=path)
+                   checkpoint=path, config=config, onnx_files=files, check_external=not local)
 
     # -- single images ---------------------------------------------------------------------------
     def prepare(self, image: Image.Image | str | os.PathLike | bytes,
-                transform: Callable[[Image.Image], Image.Image] | None = None) -> tuple[Any, torch.Tensor]:
+                transform: Callable[[Image.Image], Image.Image] | None = None) -> tuple[Any, Any]:
         """Decode (+ optional perturbation, for robustness tests) + face stage + pixels.
 
         Raises ImageLoadError on bad input.
@@ -189,17 +256,19 @@ class Detector:
         pixels = self.processor(images=rgb, return_tensors="pt")["pixel_values"]
         return None, pixels
 
-    @torch.inference_mode()
-    def _forward(self, pixel_values: torch.Tensor) -> np.ndarray:
+    def _forward(self, pixel_values: Any) -> np.ndarray:
         if self._onnx is not None:
-            logits = self._onnx(pixel_values).float()
+            logits = np.asarray(self._onnx(pixel_values), dtype=np.float32)
         else:
-            logits = self.model(pixel_values=pixel_values).logits.float()
-        return torch.softmax(logits, dim=-1).numpy()
+            import torch
 
-    def _prediction(self, probs: np.ndarray, crop: Any, pixels: torch.Tensor | None) -> Prediction:
+            with torch.inference_mode():
+                logits = self.model(pixel_values=torch.as_tensor(pixel_values)).logits.float().numpy()
+        return _softmax(logits)
+
+    def _prediction(self, probs: np.ndarray, crop: Any, pixels: Any) -> Prediction:
         p_fake = float(probs[self.fake_index])
-        labels = getattr(self.model.config, "id2label", ID2LABEL)
+        labels = getattr(self.config, "id2label", None) or ID2LABEL
         probabilities = {str(labels[i]).lower(): float(p) for i, p in enumerate(probs)}
         face = getattr(crop, "face", None)
         return Prediction(
@@ -215,7 +284,7 @@ class Detector:
 
     # -- many files ------------------------------------------------------------------------------
     def _safe_prepare(self, item: Any, transform: Callable | None = None
-                      ) -> tuple[Any, torch.Tensor | None, str | None]:
+                      ) -> tuple[Any, Any, str | None]:
         try:
             crop, pixels = self.prepare(item, transform)
             return crop, pixels, None
@@ -240,7 +309,8 @@ class Detector:
             if index + 2 < len(batches):
                 pending.append(self._pool.submit(lambda b=batches[index + 2]: [self._safe_prepare(p, transform) for p in b]))
             good = [i for i, (_, pixels, _) in enumerate(prepared) if pixels is not None]
-            probs = self._forward(torch.cat([prepared[i][1] for i in good])) if good else np.zeros((0, 2))
+            probs = (self._forward(np.concatenate([np.asarray(prepared[i][1]) for i in good])) if good
+                     else np.zeros((0, 2)))
             by_index = dict(zip(good, probs, strict=True))
             for i, item in enumerate(batch):
                 crop, _, error = prepared[i]
@@ -251,6 +321,13 @@ class Detector:
 
     def predict_files(self, paths: Sequence[str | os.PathLike], batch_size: int = 16) -> list[FileResult]:
         return list(self.iter_files(paths, batch_size=batch_size))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float32 (what torch.softmax gave before, without torch)."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def _name(item: Any) -> str:

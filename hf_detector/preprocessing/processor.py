@@ -1,18 +1,22 @@
 """FaceImageProcessor: the one preprocessing path, saved with every checkpoint.
 
 `pipeline("image-classification")`, `hf-detector predict/evaluate`, the app and the Trainer's
-evaluation all run this class, so a probability is the same wherever it is computed. It is split in
+evaluation all run this preprocessing, so a probability is the same wherever it is computed. It is split in
 two stages so that training can cache the expensive face stage once and augment in between:
 
     crop(image)   cap the resolution at the training images' (max_short_side) -> face detection +
-                  landmark alignment (or centre crop) -> canonical crop_size square
+                  framing (context crop, alignment or centre crop) -> canonical crop_size square
     finish(crops) optional Kalman denoising -> resize to the model size -> tensor -> normalise
+
+The work itself is `core.FaceProcessing` (numpy + Pillow); this class makes it a transformers image
+processor (torch tensors, `save_pretrained`, `AutoImageProcessor`). `core.LightProcessor` is the same
+without transformers, for the light runtime.
+
+Stage: preprocessing (imports data, runtime).
 """
 
 from __future__ import annotations
 
-import io
-import threading
 from typing import Any
 
 import numpy as np
@@ -21,61 +25,19 @@ from PIL import Image
 from transformers import BaseImageProcessor
 from transformers.image_processing_base import BatchFeature
 
-from ..data.images import NOTES_KEY, load_image
-
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
-
-_detector_lock = threading.Lock()
-_detectors: dict[str, Any] = {}
-
-
-def shared_face_detector(backend: str | None = None, name: str = "mtcnn"):
-    """One face detector per process per (name, backend) (see hf_detector.preprocessing.faces): weights load once.
-
-    backend None = "auto": ONNX Runtime when installed (same boxes within 1e-3 px), so `pipeline()`,
-    training crops and `Detector` (default backend) run the same face stage.
-    """
-    from ..runtime.onnx import face_backend
-
-    backend = face_backend(backend)
-    with _detector_lock:
-        key = f"{name}:{backend}"
-        if key not in _detectors:
-            from .faces.registry import make_face_detector
-
-            # 2 torch threads on 2 busy cores made MTCNN 10x slower
-            _detectors[key] = make_face_detector(name, backend=backend, num_threads=1)
-        return _detectors[key]
+from .core import (  # noqa: F401  (the checks and the shared detector are part of this module's interface)
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    FaceProcessing,
+    checked_detect_size,
+    checked_face_detector,
+    checked_short_side,
+    shared_face_detector,
+)
 
 
-def checked_face_detector(name: str) -> str:
-    """A valid `face_detector` name (see hf_detector.preprocessing.faces.registry.FACE_DETECTORS)."""
-    from .faces.registry import FACE_DETECTORS
-
-    if name not in FACE_DETECTORS:
-        raise ValueError(f"face_detector must be one of {', '.join(FACE_DETECTORS)}; got {name!r}")
-    return name
-
-
-def checked_detect_size(value: int) -> int:
-    """A valid `face_detect_size`: the longest side MTCNN searches, at least 32 pixels."""
-    pixels = int(value)
-    if pixels < 32:
-        raise ValueError(f"face_detect_size must be >= 32 pixels, got {value}")
-    return pixels
-
-
-def checked_short_side(value: int | None) -> int:
-    """A valid `max_short_side`: 0 (None) = native resolution, else at least 32 pixels."""
-    pixels = int(value or 0)
-    if pixels < 0 or 0 < pixels < 32:
-        raise ValueError(f"max_short_side must be 0 (off) or >= 32 pixels, got {value}")
-    return pixels
-
-
-class FaceImageProcessor(BaseImageProcessor):
-    """Detect, align and crop the face, then resize and normalise for the classifier."""
+class FaceImageProcessor(FaceProcessing, BaseImageProcessor):
+    """Detect and frame the face, then resize and normalise for the classifier."""
 
     model_input_names = ["pixel_values"]
 
@@ -101,110 +63,17 @@ class FaceImageProcessor(BaseImageProcessor):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(size, int):
-            size = {"height": size, "width": size}
-        self.do_face_crop = do_face_crop
-        self.face_align = face_align
-        self.face_margin = float(face_margin)
-        # > 0: frame the face with its surroundings instead of aligning it: a square of face_context x the
-        # face box, cut inside the image (framing.context_crop); face_align and face_margin then do not apply.
-        self.face_context = float(face_context or 0.0)
-        if self.face_context < 0:
-            raise ValueError(f"face_context must be 0 (aligned face) or > 0, got {face_context}")
-        self.crop_size = int(crop_size)
-        # Longest side of the copy MTCNN searches (the crop is cut from full resolution). Smaller is
-        # faster but moves landmarks by a pixel or two: see docs/performance.md before lowering it.
-        self.face_detect_size = checked_detect_size(face_detect_size)
-        # Which face detector frames the face ("mtcnn" | "blazeface"): a checkpoint is only valid with the
-        # one it was trained with, so it is saved with it (checkpoints without the key were MTCNN ones).
-        self.face_detector = checked_face_detector(face_detector)
-        # Inputs whose shorter side is longer than this are reduced to it before the face stage (0 =
-        # never), then re-encoded as JPEG of this quality (0 = not): how every training image of
-        # ../shared/data/faces was made. A native-resolution photo otherwise reaches the model with detail
-        # and compression traces it never saw in training, and its scores drift (docs/results.md,
-        # "Native resolution": fakes detected far less often).
-        self.max_short_side = checked_short_side(max_short_side)
-        self.reduced_jpeg_quality = int(reduced_jpeg_quality or 0)
-        if not 0 <= self.reduced_jpeg_quality <= 100:
-            raise ValueError(f"reduced_jpeg_quality must be 0 (off) to 100, got {reduced_jpeg_quality}")
-        self.size = dict(size or {"height": 128, "width": 128})
-        self.resample = int(resample)
-        self.do_kalman = do_kalman
-        self.kalman_process_noise = float(kalman_process_noise)
-        self.kalman_measurement_noise = float(kalman_measurement_noise)
-        self.do_normalize = do_normalize
-        self.image_mean = list(image_mean or IMAGENET_MEAN)
-        self.image_std = list(image_std or IMAGENET_STD)
-
-    # -- stage 1: the face -------------------------------------------------------------------
-    def crop(self, image: Image.Image | str | bytes, detector: Any = None):
-        """Return a `FaceCrop` (canonical square crop + the face found, if any).
-
-        `detector`: a face detector to use instead of the shared one of `self.face_detector` (e.g. the ONNX one).
-        """
-        from .faces.base import FaceCrop
-        from .framing import center_crop, context_crop, crop_face
-
-        rgb, factor = self.cap_resolution(load_image(image))
-        if not self.do_face_crop:
-            return FaceCrop(image=center_crop(rgb, self.crop_size), face=None, method="center")
-        detector = detector or shared_face_detector(name=self.face_detector)
-        if self.face_context:
-            crop = context_crop(rgb, detector, size=self.crop_size, context=self.face_context,
-                                detect_size=self.face_detect_size)
-        else:
-            crop = crop_face(rgb, detector, size=self.crop_size, margin=self.face_margin, align=self.face_align,
-                             detect_size=self.face_detect_size)
-        if crop.face is not None and factor != 1.0:  # report the face in the caller's image's pixels
-            crop.face = crop.face.scaled(factor)
-        return crop
-
-    def describe_framing(self) -> str:
-        """How this processor frames a face, in words (the app's About tab, the report)."""
-        detector = {"mtcnn": "MTCNN", "blazeface": "BlazeFace"}.get(self.face_detector, self.face_detector)
-        if not self.do_face_crop:
-            return "a centre crop (no face detection)"
-        if self.face_context:
-            return (f"the face with its surroundings ({self.face_context:g}x the face box found by {detector}, "
-                    "cut inside the image)")
-        if self.face_align:
-            return f"the face aligned on {detector}'s landmarks"
-        return f"the face box found by {detector}"
-
-    def cap_resolution(self, image: Image.Image) -> tuple[Image.Image, float]:
-        """`image` reduced so its shorter side is at most max_short_side, and the factor back to it.
-
-        The reduction is the one a dataset applies: antialiased (Lanczos), then a JPEG round trip at
-        reduced_jpeg_quality. Images already small enough are returned as they are (never upscaled).
-        """
-        short = min(image.size)
-        if not self.max_short_side or short <= self.max_short_side:
-            return image, 1.0
-        ratio = self.max_short_side / short
-        size = (max(1, round(image.width * ratio)), max(1, round(image.height * ratio)))
-        small = image.convert("RGB").resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        if self.reduced_jpeg_quality:
-            buffer = io.BytesIO()
-            small.save(buffer, format="JPEG", quality=self.reduced_jpeg_quality)
-            small = Image.open(buffer)
-            small.load()
-        small.info.update({k: v for k, v in image.info.items() if k == NOTES_KEY})  # decoding notes travel on
-        return small, image.width / size[0]
+        self.configure(
+            do_face_crop=do_face_crop, face_align=face_align, face_margin=face_margin, face_context=face_context,
+            crop_size=crop_size, face_detect_size=face_detect_size, face_detector=face_detector,
+            max_short_side=max_short_side, reduced_jpeg_quality=reduced_jpeg_quality, size=size, resample=resample,
+            do_kalman=do_kalman, kalman_process_noise=kalman_process_noise,
+            kalman_measurement_noise=kalman_measurement_noise, do_normalize=do_normalize, image_mean=image_mean,
+            image_std=image_std)
 
     # -- stage 2: pixels for the model -----------------------------------------------------------
     def finish_one(self, crop: Image.Image) -> torch.Tensor:
-        height, width = self.size["height"], self.size["width"]
-        image = crop.convert("RGB")
-        if self.do_kalman:
-            from .kalman import kalman_denoise_pil
-
-            image = kalman_denoise_pil(image, self.kalman_process_noise, self.kalman_measurement_noise)
-        if image.size != (width, height):
-            image = image.resize((width, height), resample=Image.Resampling(self.resample))
-        array = np.asarray(image, dtype=np.float32) / 255.0
-        if self.do_normalize:
-            array = (array - np.asarray(self.image_mean, np.float32)) / np.asarray(self.image_std, np.float32)
-        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        return torch.from_numpy(self.finish_array(crop))
 
     def finish(self, crops: list[Image.Image]) -> torch.Tensor:
         return torch.stack([self.finish_one(c) for c in crops])
@@ -214,7 +83,7 @@ class FaceImageProcessor(BaseImageProcessor):
             images = [images]
         pixel_values = self.finish([self.crop(image).image for image in images])
         if return_tensors == "np":
-            return BatchFeature({"pixel_values": pixel_values.numpy()}, tensor_type="np")
+            return BatchFeature({"pixel_values": np.asarray(pixel_values.numpy())}, tensor_type="np")
         return BatchFeature({"pixel_values": pixel_values}, tensor_type="pt")
 
     def __call__(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:

@@ -127,6 +127,13 @@ def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, input_na
     os.replace(tmp, path)
 
 
+def session_from_file(path: str | os.PathLike, threads: int = 1) -> Any:
+    """An ONNX Runtime CPU session for an exported file (no torch involved)."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+
+
 def _load_session(module: torch.nn.Module, example: torch.Tensor, name: str, input_name: str,
                   output_names: list[str], dynamic_axes: dict[str, dict[int, str]], threads: int) -> Any:
     import onnxruntime as ort

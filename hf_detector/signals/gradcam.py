@@ -106,6 +106,7 @@ def _pixel_values(detector: Any, prediction: Any) -> torch.Tensor:
         if getattr(prediction, "crop", None) is None:
             raise ValueError("prediction has neither pixel_values nor a crop to explain")
         pixels = detector.processor.finish([prediction.crop])
+    pixels = torch.as_tensor(np.asarray(pixels)) if not isinstance(pixels, torch.Tensor) else pixels  # light path: numpy
     if pixels.dim() == 3:
         pixels = pixels.unsqueeze(0)
     return pixels.detach().float().clone()

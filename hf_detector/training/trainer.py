@@ -29,6 +29,7 @@ from datasets import Image as ImageFeature
 from transformers import Trainer, set_seed
 
 from ..data.datasets import SplitSpec, load_faces, split_faces
+from ..data.labels import REAL_ID
 from ..data.weighting import class_weights_for, source_balanced_weights
 from ..hub.push import HubError, TrainerHubMixin
 from ..models import ModelSpec, create_model
@@ -174,6 +175,30 @@ def predict_logits(trainer: Trainer, dataset: Dataset) -> tuple[np.ndarray, np.n
     return logits, labels
 
 
+def training_sources(train: Dataset) -> list[dict[str, Any]]:
+    """Every source that trained the model, with its label, generator, licence and image count (model card)."""
+    columns = train.column_names
+    rows = zip(train["source"], train["label"],
+               train["generator"] if "generator" in columns else [""] * len(train),
+               train["license"] if "license" in columns else [""] * len(train), strict=True)
+    table: dict[str, dict[str, Any]] = {}
+    for source, label, generator, licence in rows:
+        entry = table.setdefault(source, {"name": source, "label": "real" if label == REAL_ID else "fake",
+                                          "generator": generator or "", "licenses": {}, "n": 0})
+        entry["n"] += 1
+        entry["licenses"][licence or "not stated"] = entry["licenses"].get(licence or "not stated", 0) + 1
+    for entry in table.values():
+        licences = entry.pop("licenses")
+        entry["license"] = "; ".join(sorted(licences, key=licences.get, reverse=True))
+        if entry["label"] == "fake" and entry["generator"] not in ("", "none"):
+            entry["label"] = f"fake ({entry['generator']})"
+    return sorted(table.values(), key=lambda e: (e["label"].startswith("fake"), e["name"]))
+
+
+def _class_names(labels: np.ndarray) -> str:
+    return "+".join("reals" if label == REAL_ID else "fakes" for label in sorted(set(labels.tolist())))
+
+
 def evaluation_record(logits: np.ndarray, labels: np.ndarray, threshold: float,
                       sources: list[str] | None = None) -> dict[str, Any]:
     from ..evaluation.metrics import compute_metrics, per_source_breakdown, softmax
@@ -278,6 +303,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sources = {name: list(split["source"]) for name, split in splits.items()}
     split_labels = {name: list(split["label"]) for name, split in splits.items()}
     augmentation_config = augmentation_config_from(data_args)
+    data_sources = training_sources(splits["train"]) if "train" in splits else []  # before transforms
     if data_args.source_balance and "train" in splits:
         weights = source_balanced_weights(split_labels["train"], sources["train"])
         splits["train"] = splits["train"].add_column("sample_weight", weights.tolist())
@@ -371,12 +397,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
                 predictions_for_plots = (labels, softmax(logits)[:, 1], split_name)
     if "heldout" in outputs and "test" in outputs:
-        # Held-out generators are all fakes: AUROC and false positives need the test split's reals beside them.
+        # A held-out set is one class (a generator's fakes or a real source's photos): AUROC and the
+        # per-source rates need the test split's other class beside it.
         (held_logits, held_labels), (test_logits, test_labels) = outputs["heldout"], outputs["test"]
-        reals = test_labels == 0
-        evaluations[f"held-out {'+'.join(holdout)} vs test reals"] = evaluation_record(
-            np.concatenate([held_logits, test_logits[reals]]), np.concatenate([held_labels, test_labels[reals]]),
-            threshold, sources["heldout"] + [s for s, r in zip(sources["test"], reals, strict=True) if r])
+        other = ~np.isin(test_labels, np.unique(held_labels))
+        if other.any():
+            evaluations[f"held-out {'+'.join(holdout)} vs test {_class_names(test_labels[other])}"] = \
+                evaluation_record(
+                    np.concatenate([held_logits, test_logits[other]]),
+                    np.concatenate([held_labels, test_labels[other]]),
+                    threshold, sources["heldout"] + [s for s, o in zip(sources["test"], other, strict=True) if o])
     wall = time.time() - started
 
     # 7. Save checkpoint (safetensors), processor, metrics, plots, card.
@@ -408,6 +438,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "evaluations": evaluations,
         "plots": [],
     }
+    if data_sources:
+        record["data_sources"] = data_sources
     if training_args.should_save:
         out = Path(training_args.output_dir)
         trainer.save_model(str(out))  # model.safetensors + config.json + preprocessor_config.json
@@ -423,7 +455,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             record["plots"] = [Path(p).name for p in plots]
         if model_args.int8:
             record["int8"] = build_int8_model(out, splits, threshold)
+        record["onnx_export"] = build_onnx_export(out)
         (out / "metrics.json").write_text(json.dumps(record, indent=2, default=_json_default))
+        # Per-image calibrated p(fake) of every evaluated split: reliability and "uncertain"-band analyses
+        # of held-out sets need the scores, not only the summary.
+        from ..evaluation.metrics import softmax
+
+        (out / "predictions.json").write_text(json.dumps({
+            name: {"scores": np.round(softmax(logits)[:, 1], 5).tolist(), "labels": labels.tolist(),
+                   "sources": sources[name]} for name, (logits, labels) in outputs.items()}))
         _write_card(out)
         if training_args.push_to_hub:
             try:
@@ -471,6 +511,21 @@ def build_int8_model(out: Path, splits: DatasetDict, threshold: float) -> dict[s
         return {"kept": False, "reason": str(error)}
     logger.info("int8 model kept: %s", report.summary())
     return {"kept": True, **asdict(report)}
+
+
+def build_onnx_export(out: Path) -> dict[str, Any]:
+    """The saved checkpoint's fp32 ONNX export (hf_detector/inference/export.py), so that scoring it needs no torch
+    and nothing is exported on a user's first call. Never fails the training run."""
+    from ..runtime.onnx import onnx_available
+
+    if not onnx_available():
+        return {"written": False, "reason": "onnxruntime not installed"}
+    from ..inference.export import export_or_warn
+
+    summary = export_or_warn(out)  # from the saved weights, so the sha256 in export.json is theirs
+    if not summary["written"]:
+        logger.warning("no ONNX export: %s", summary["reason"])
+    return summary
 
 
 def _write_card(out: Path) -> None:

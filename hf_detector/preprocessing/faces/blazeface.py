@@ -7,7 +7,7 @@ that fill much of the frame, which is what face photos are.
 Weights: `face_detection_short_range.tflite` (Apache-2.0) ships inside the PyPI wheel
 `mediapipe==0.10.14`, installed with `--no-deps` (mediapipe itself is never imported; the Hub and the
 network are never contacted). The TFLite graph (fp16 constants, 164 operators of nine kinds) is
-rebuilt as a torch module by `TFLiteGraph`, so the same network runs on eager PyTorch and, exported,
+rebuilt as a torch module by `TFLiteGraph` (`blazeface_graph`), so the same network runs on eager PyTorch and, exported,
 on ONNX Runtime. Decoding follows MediaPipe's face_detection_short_range graph: SSD anchors
 (strides 8, 16, 16, 16; 2 + 6 anchors per cell; fixed size), sigmoid scores, weighted NMS.
 
@@ -27,15 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from .base import Face
 from .base import to_rgb as _to_rgb
 from .mtcnn import FaceDetector
 
-__all__ = ["BlazeFace", "BlazeFaceDetector", "TFLiteGraph", "anchors", "decode", "model_path", "weighted_nms"]
+__all__ = ["BlazeFace", "BlazeFaceDetector", "anchors", "decode", "model_path", "weighted_nms"]
 
 INPUT_SIZE = 128
 MODEL_FILE = "modules/face_detection/face_detection_short_range.tflite"
@@ -63,157 +61,6 @@ def model_path() -> Path:
     raise WeightsMissing(
         "BlazeFace weights not found: pip install --no-deps mediapipe==0.10.14 (or use --face_detector mtcnn)"
     )
-
-
-# -- the network -------------------------------------------------------------------------------------
-
-
-def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's SAME padding (before, after) for one axis: the extra pixel goes after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
-class TFLiteGraph(torch.nn.Module):
-    """A TFLite float graph of CONV_2D / DEPTHWISE_CONV_2D / ADD / RELU / PAD / MAX_POOL_2D / RESHAPE /
-    CONCATENATION / DEQUANTIZE, run as torch ops. 4-D activations are kept NCHW (TFLite's are NHWC)
-    and turned back to NHWC only where the graph reshapes them, so outputs equal the TFLite ones."""
-
-    def __init__(self, buffer: bytes) -> None:
-        super().__init__()
-        import tflite  # parses the flatbuffer; only needed when the model is built
-
-        model = tflite.Model.GetRootAsModel(buffer, 0)
-        graph = model.Subgraphs(0)
-        names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-        self._tflite = tflite
-        self.inputs = [int(graph.Inputs(i)) for i in range(graph.InputsLength())]
-        self.outputs = [int(graph.Outputs(i)) for i in range(graph.OutputsLength())]
-        self.output_names = [graph.Tensors(i).Name().decode() for i in self.outputs]
-        constants: dict[int, np.ndarray] = {}
-        for index in range(graph.TensorsLength()):
-            tensor = graph.Tensors(index)
-            data = model.Buffers(tensor.Buffer()).DataAsNumpy()
-            if isinstance(data, np.ndarray) and data.size:
-                dtype = {0: np.float32, 1: np.float16, 2: np.int32}[tensor.Type()]
-                constants[index] = np.frombuffer(data.tobytes(), dtype=dtype).reshape(tensor.ShapeAsNumpy())
-        self.ops: list[tuple[str, list[int], list[int], dict[str, Any]]] = []
-        for i in range(graph.OperatorsLength()):
-            op = graph.Operators(i)
-            code = model.OperatorCodes(op.OpcodeIndex())
-            kind = names[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
-            ins = [int(x) for x in op.InputsAsNumpy()]
-            outs = [int(x) for x in op.OutputsAsNumpy()]
-            if kind == "DEQUANTIZE":  # fp16 constant -> fp32 constant, folded here
-                constants[outs[0]] = constants[ins[0]].astype(np.float32)
-                continue
-            self.ops.append((kind, ins, outs, self._options(kind, op)))
-        # Weights become parameters in torch's layouts: conv OIHW, depthwise (C,1,kh,kw).
-        self.weights = torch.nn.ParameterDict()
-        for kind, ins, _, _ in self.ops:
-            if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-                weight = constants[ins[1]]
-                weight = weight.transpose(0, 3, 1, 2) if kind == "CONV_2D" else weight.transpose(3, 0, 1, 2)
-                self.weights[f"w{ins[1]}"] = torch.nn.Parameter(torch.from_numpy(weight.copy()), requires_grad=False)
-                self.weights[f"b{ins[2]}"] = torch.nn.Parameter(
-                    torch.from_numpy(constants[ins[2]].astype(np.float32).copy()), requires_grad=False
-                )
-            elif kind == "ADD":
-                for j in ins:
-                    if j in constants:
-                        self.weights[f"c{j}"] = torch.nn.Parameter(
-                            torch.from_numpy(constants[j].copy()), requires_grad=False
-                        )
-        self.int_constants = {k: v.astype(np.int64) for k, v in constants.items() if v.dtype == np.int32}
-
-    def _options(self, kind: str, op: Any) -> dict[str, Any]:
-        tfl = self._tflite
-        table = op.BuiltinOptions()
-        if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "ADD", "CONCATENATION", "RESHAPE"):
-            cls = {
-                "CONV_2D": tfl.Conv2DOptions,
-                "DEPTHWISE_CONV_2D": tfl.DepthwiseConv2DOptions,
-                "MAX_POOL_2D": tfl.Pool2DOptions,
-                "ADD": tfl.AddOptions,
-                "CONCATENATION": tfl.ConcatenationOptions,
-                "RESHAPE": tfl.ReshapeOptions,
-            }[kind]
-            if table is None:
-                return {}
-            opts = cls()
-            opts.Init(table.Bytes, table.Pos)
-        else:
-            return {}
-        result: dict[str, Any] = {}
-        if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D"):
-            result["stride"] = (opts.StrideH(), opts.StrideW())
-            result["same"] = opts.Padding() == tfl.Padding.SAME
-        if kind == "MAX_POOL_2D":
-            result["kernel"] = (opts.FilterHeight(), opts.FilterWidth())
-        if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "ADD", "CONCATENATION"):
-            activation = opts.FusedActivationFunction()
-            if activation not in (tfl.ActivationFunctionType.NONE, tfl.ActivationFunctionType.RELU):
-                raise ValueError(f"unsupported fused activation {activation} in {kind}")
-            result["relu"] = activation == tfl.ActivationFunctionType.RELU
-        if kind == "CONCATENATION":
-            result["axis"] = opts.Axis()
-        if kind == "RESHAPE" and opts.NewShapeLength():
-            result["shape"] = [int(x) for x in opts.NewShapeAsNumpy()]
-        return result
-
-    @staticmethod
-    def _pad_same(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], value: float) -> torch.Tensor:
-        top, bottom = _same_padding(x.shape[2], kernel[0], stride[0])
-        left, right = _same_padding(x.shape[3], kernel[1], stride[1])
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom), value=value)
-        return x
-
-    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """pixels: (N, 3, 128, 128) in [-1, 1]; returns the graph outputs (TFLite's layouts)."""
-        values: dict[int, torch.Tensor] = {self.inputs[0]: pixels}
-        for kind, ins, outs, opts in self.ops:
-            x = values[ins[0]]
-            if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-                weight, bias = self.weights[f"w{ins[1]}"], self.weights[f"b{ins[2]}"]
-                kernel = tuple(weight.shape[2:])
-                if opts["same"]:
-                    x = self._pad_same(x, kernel, opts["stride"], 0.0)
-                groups = x.shape[1] if kind == "DEPTHWISE_CONV_2D" else 1
-                y = F.conv2d(x, weight, bias, stride=opts["stride"], groups=groups)
-            elif kind == "MAX_POOL_2D":
-                if opts["same"]:
-                    x = self._pad_same(x, opts["kernel"], opts["stride"], float("-inf"))
-                y = F.max_pool2d(x, opts["kernel"], opts["stride"])
-            elif kind == "ADD":
-                a, b = (values[j] if j in values else self.weights[f"c{j}"] for j in ins)
-                y = a + b
-            elif kind == "RELU":
-                y = F.relu(x)
-            elif kind == "PAD":
-                pads = self.int_constants[ins[1]]  # NHWC rows: (before, after)
-                (n0, n1), (h0, h1), (w0, w1), (c0, c1) = pads.tolist()
-                if n0 or n1:
-                    raise ValueError("PAD on the batch axis is not supported")
-                y = F.pad(x, (w0, w1, h0, h1, c0, c1))
-            elif kind == "RESHAPE":
-                shape = opts.get("shape") or self.int_constants[ins[1]].tolist()
-                if x.dim() == 4:
-                    x = x.permute(0, 2, 3, 1)  # back to TFLite's NHWC order before flattening
-                y = x.reshape([x.shape[0]] + [int(s) for s in shape[1:]])
-            elif kind == "CONCATENATION":
-                parts = [values[j] for j in ins]
-                axis = opts["axis"]
-                if parts[0].dim() == 4:
-                    axis = {0: 0, 1: 2, 2: 3, 3: 1, -1: 1}[axis]
-                y = torch.cat(parts, dim=axis)
-            else:
-                raise ValueError(f"unsupported TFLite operator {kind}")
-            if opts.get("relu"):
-                y = F.relu(y)
-            values[outs[0]] = y
-        return tuple(values[i] for i in self.outputs)
 
 
 # -- decoding ----------------------------------------------------------------------------------------
@@ -282,10 +129,19 @@ class BlazeFace:
     (x, y), score], best first. backend "onnx" runs the exported network on ONNX Runtime (same numbers).
     """
 
-    def __init__(self, backend: str = "pytorch") -> None:
-        self.network = TFLiteGraph(model_path().read_bytes()).eval()
+    def __init__(self, backend: str = "pytorch", onnx_file: str | Path | None = None) -> None:
         self.backend = backend
+        self.network = None
         self.session = None
+        if backend == "onnx" and onnx_file is not None:
+            # the checkpoint's verified export (hf_detector.inference.export): no torch at all
+            from ...runtime.onnx import session_from_file
+
+            self.session = session_from_file(onnx_file, threads=1)
+            return
+        from .blazeface_graph import TFLiteGraph
+
+        self.network = TFLiteGraph(model_path().read_bytes()).eval()
         if backend == "onnx":
             self.session = self._checked_session()
 
@@ -293,6 +149,8 @@ class BlazeFace:
         """The exported network on ONNX Runtime if it matches eager PyTorch on a random input, else None
         (eager PyTorch then runs, with a warning: slower, never wrong)."""
         import logging
+
+        import torch
 
         from ...runtime.onnx import EXPORT_TOLERANCE, _load_session
 
@@ -317,6 +175,8 @@ class BlazeFace:
         if self.session is not None:
             regressors, logits = self.session.run(None, {"x": tensor})
             return regressors, logits
+        import torch
+
         with torch.inference_mode():
             regressors, logits = self.network(torch.from_numpy(tensor))
         return regressors.numpy(), logits.numpy()
@@ -345,12 +205,13 @@ class BlazeFace:
         return found
 
 
-def blazeface(backend: str = "pytorch") -> BlazeFace:
-    """One BlazeFace per backend per process."""
+def blazeface(backend: str = "pytorch", onnx_file: str | Path | None = None) -> BlazeFace:
+    """One BlazeFace per backend (and exported file) per process."""
+    key = f"{backend}:{onnx_file or ''}"
     with _LOCK:
-        if backend not in _CACHE:
-            _CACHE[backend] = BlazeFace(backend)
-        return _CACHE[backend]
+        if key not in _CACHE:
+            _CACHE[key] = BlazeFace(backend, onnx_file)
+        return _CACHE[key]
 
 
 class BlazeFaceDetector:
@@ -361,14 +222,17 @@ class BlazeFaceDetector:
     """
 
     def __init__(self, min_score: float = 0.5, min_size: float = 20.0, backend: str = "pytorch",
-                 fallback: FaceDetector | None = None, num_threads: int | None = None) -> None:
+                 fallback: FaceDetector | None = None, num_threads: int | None = None,
+                 onnx_files: dict[str, Path] | None = None) -> None:
         self.min_score = float(min_score)  # MediaPipe's own threshold for this model
         self.min_size = float(min_size)
         self.backend = backend
-        self.fallback = fallback or FaceDetector(backend=backend, num_threads=num_threads)
+        # the checkpoint's exported networks (runtime.files.validated_export), used on the onnx backend
+        self.onnx_file = (onnx_files or {}).get("blazeface") if backend == "onnx" else None
+        self.fallback = fallback or FaceDetector(backend=backend, num_threads=num_threads, onnx_files=onnx_files)
 
     def _blazeface(self, image: Image.Image) -> list[Face]:
-        found = blazeface(self.backend).detect(np.asarray(_to_rgb(image)), self.min_score)
+        found = blazeface(self.backend, self.onnx_file).detect(np.asarray(_to_rgb(image)), self.min_score)
         faces = []
         for row in found:
             x0, y0, x1, y1 = (float(v) for v in row[:4])

@@ -9,6 +9,7 @@ Stage: preprocessing (imports data, runtime).
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +21,7 @@ from .base import to_rgb as _to_rgb
 if TYPE_CHECKING:  # pragma: no cover
     from facenet_pytorch import MTCNN
 
+NETS = ("pnet", "rnet", "onet")  # MTCNN's three networks, in the order they run
 _MTCNN_CACHE: dict[str, MTCNN] = {}
 _MTCNN_LOCK = threading.Lock()
 _THREADS_LOCK = threading.Lock()
@@ -57,11 +59,20 @@ def import_mtcnn() -> type:
             del sys.modules["facenet_pytorch"]
 
 
-def _get_mtcnn(device: str = "cpu", backend: str = "pytorch") -> MTCNN:
+def _get_mtcnn(device: str = "cpu", backend: str = "pytorch", onnx_files: dict[str, Path] | None = None) -> MTCNN:
     """One MTCNN per device (and backend) per process: building it loads three weight files (~50 ms).
 
-    backend "onnx": the same networks on ONNX Runtime (mtcnn_onnx), identical boxes/landmarks.
+    backend "onnx": the same networks on ONNX Runtime (mtcnn_onnx), identical boxes/landmarks; with
+    `onnx_files` (a checkpoint's verified export) straight from those files, without torch or facenet-pytorch.
     """
+    if backend == "onnx" and device == "cpu" and onnx_files and all(f"mtcnn-{n}" in onnx_files for n in NETS):
+        key = "onnx-files:" + ",".join(str(onnx_files[f"mtcnn-{n}"]) for n in NETS)
+        with _MTCNN_LOCK:
+            if key not in _MTCNN_CACHE:
+                from .mtcnn_onnx import mtcnn_from_files
+
+                _MTCNN_CACHE[key] = mtcnn_from_files({n: onnx_files[f"mtcnn-{n}"] for n in NETS})
+            return _MTCNN_CACHE[key]
     with _MTCNN_LOCK:
         model = _MTCNN_CACHE.get(device)
         if model is None:
@@ -90,6 +101,7 @@ class FaceDetector:
         num_threads: int | None = None,
         backend: str = "pytorch",
         large_face_fraction: float = 0.2,
+        onnx_files: dict[str, Path] | None = None,
     ) -> None:
         # num_threads: torch intra-op threads while detecting (restored afterwards). On a busy
         # 2-core machine 1 thread was ~15x faster than 2 (64 ms vs ~1.1 s per image).
@@ -98,7 +110,8 @@ class FaceDetector:
         self.min_size = float(min_size)
         self.max_side = int(max_side)
         self.device = device
-        self.backend = backend  # "pytorch" | "onnx" (same results, see hf_detector.fast)
+        self.backend = backend  # "pytorch" | "onnx" (same results, see mtcnn_onnx)
+        self.onnx_files = onnx_files  # the checkpoint's exported networks, for the onnx backend
         # `largest` on the onnx backend first searches only for faces at least this fraction of the
         # searched copy's shorter side (the coarse pyramid levels, ~1/5 of P-Net's work), and does the
         # full search only when none is found. The chosen face matched the full search's on all 1,000
@@ -107,7 +120,7 @@ class FaceDetector:
 
     @property
     def model(self) -> MTCNN:
-        return _get_mtcnn(self.device, self.backend)
+        return _get_mtcnn(self.device, self.backend, self.onnx_files)
 
     def detect(self, image: Image.Image, max_side: int | None = None) -> list[Face]:
         """Faces of `image`, searched on a copy whose longer side is <= max_side (default self.max_side)."""
@@ -123,8 +136,6 @@ class FaceDetector:
         return faces[0] if faces else None
 
     def _search(self, image: Image.Image, max_side: int | None = None, min_fraction: float = 0.0) -> list[Face]:
-        import torch
-
         image = _to_rgb(image)
         width, height = image.size
         # Detect on a copy whose longer side is <= max_side: MTCNN's pyramid cost grows with pixels
@@ -143,12 +154,18 @@ class FaceDetector:
             return []
         model = self.model
         options = {"min_window": min_fraction * min(small.size)} if min_fraction > 0 else {}
-        # The onnx face stage (hf_detector.fast) runs numpy and 1-thread ONNX Runtime sessions, no torch
-        # intra-op kernels, so it needs no thread setting and detections may run concurrently.
-        if self.num_threads is None or self.backend == "onnx":
+        # The onnx face stage (mtcnn_onnx) runs numpy and 1-thread ONNX Runtime sessions, no torch at all,
+        # so it needs no thread setting and detections may run concurrently.
+        if self.backend == "onnx" and self.device == "cpu":
+            boxes, scores, points = model.detect(small, landmarks=True, **options)
+        elif self.num_threads is None:
+            import torch
+
             with torch.inference_mode():
                 boxes, scores, points = model.detect(small, landmarks=True, **options)
         else:
+            import torch
+
             # torch's thread count is process-global: serialise the detections that change it.
             with _THREADS_LOCK, torch.inference_mode():
                 before = torch.get_num_threads()

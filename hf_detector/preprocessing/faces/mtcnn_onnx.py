@@ -5,13 +5,32 @@ Stage: preprocessing (imports data and runtime). facenet-pytorch's MTCNN object 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
-from ...runtime.onnx import _load_session
+from ...runtime.onnx import _load_session, session_from_file
+
+# name: (example input shape, dynamic axes, number of outputs) of MTCNN's three networks, for the export
+MTCNN_NETS: dict[str, tuple[tuple[int, ...], dict[str, dict[int, str]], int]] = {
+    "pnet": ((1, 3, 48, 64), {"x": {2: "height", 3: "width"}}, 2),
+    "rnet": ((2, 3, 24, 24), {"x": {0: "boxes"}}, 2),
+    "onet": ((2, 3, 48, 48), {"x": {0: "boxes"}}, 3),
+}
+
+
+@dataclass
+class MTCNNSettings:
+    """The facenet-pytorch MTCNN settings the face stage uses (`MTCNN(keep_all=True, post_process=False)`),
+    for the light runtime, which never builds facenet-pytorch's torch object."""
+
+    min_face_size: float = 20.0
+    thresholds: list[float] = field(default_factory=lambda: [0.6, 0.7, 0.7])
+    factor: float = 0.709
+    select_largest: bool = True
 
 
 # -- the face detector (MTCNN's P-, R- and O-Net) ---------------------------------------------------
@@ -123,13 +142,29 @@ def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
 
 
 def _nms(boxes: np.ndarray, threshold: float) -> np.ndarray:
-    """torchvision's NMS (what facenet-pytorch's batched_nms runs for one image) on (N, >=5) boxes."""
-    from torchvision.ops import nms
+    """torchvision's NMS (what facenet-pytorch's batched_nms runs for one image) on (N, >=5) boxes, in numpy.
 
+    The same float32 operations as torchvision's CPU kernel: boxes by descending score (stable), areas
+    (x1 - x0) * (y1 - y0), a box dropped when its IoU with a kept one is > threshold.
+    """
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
-    return nms(torch.from_numpy(np.ascontiguousarray(boxes[:, :4])),
-               torch.from_numpy(np.ascontiguousarray(boxes[:, 4])), threshold).numpy()
+    corners = np.ascontiguousarray(boxes[:, :4], dtype=np.float32)
+    x0, y0, x1, y1 = corners.T
+    areas = (x1 - x0) * (y1 - y0)
+    order = np.argsort(-np.asarray(boxes[:, 4], dtype=np.float32), kind="stable")
+    suppressed = np.zeros(len(boxes), dtype=bool)
+    keep = []
+    for position, i in enumerate(order):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        rest = order[position + 1:]
+        w = np.maximum(np.float32(0), np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]))
+        h = np.maximum(np.float32(0), np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]))
+        inter = w * h
+        suppressed[rest[inter / (areas[i] + areas[rest] - inter) > np.float32(threshold)]] = True
+    return np.array(keep, dtype=np.int64)
 
 
 def _nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -240,12 +275,14 @@ class FastMTCNN:
 
 def onnx_mtcnn(mtcnn: Any) -> FastMTCNN:
     """facenet-pytorch's MTCNN with its three networks on ONNX Runtime (1 thread each) and batched crops."""
-    nets = {
-        "pnet": (torch.zeros(1, 3, 48, 64), {"x": {2: "height", 3: "width"}}, 2),
-        "rnet": (torch.zeros(2, 3, 24, 24), {"x": {0: "boxes"}}, 2),
-        "onet": (torch.zeros(2, 3, 48, 48), {"x": {0: "boxes"}}, 3),
-    }
-    sessions = {name: _load_session(getattr(mtcnn, name).eval(), example, f"mtcnn-{name}", "x",
+    import torch
+
+    sessions = {name: _load_session(getattr(mtcnn, name).eval(), torch.zeros(*shape), f"mtcnn-{name}", "x",
                                     [f"out{i}" for i in range(outputs)], axes, threads=1)
-                for name, (example, axes, outputs) in nets.items()}
+                for name, (shape, axes, outputs) in MTCNN_NETS.items()}
     return FastMTCNN(mtcnn, sessions)
+
+
+def mtcnn_from_files(files: dict[str, Path]) -> FastMTCNN:
+    """MTCNN from a checkpoint's exported networks ("pnet", "rnet", "onet" -> .onnx): numpy + onnxruntime only."""
+    return FastMTCNN(MTCNNSettings(), {name: session_from_file(files[name], threads=1) for name in MTCNN_NETS})
