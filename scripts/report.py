@@ -36,7 +36,7 @@ DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "default"
 RUNS = ROOT / "runs" / "report"
 DOCS = ROOT / "docs"
 IMAGES = DOCS / "images"
-GENERATORS = ("sdfd", "omi", "sg3pool")
+GENERATORS = ("sdfd", "omi", "sg3pool", "sg1-140k", "sfhq-sdxl")
 # Native-resolution check: the dev set is <= 256 px, so a model is trained on a copy reduced to <= 128 px
 # and then scored on the 256 px originals, which are "native resolution" for it (2x the pixels).
 NATIVE_SIDE = 128
@@ -105,10 +105,11 @@ def leave_out_experiments(recipes: dict[str, tuple[str, dict]]) -> list[Experime
     return out
 
 
+# The CPU budget of `make report` (about an hour on 2 cores) goes to the leave-out protocol. Dropped with the
+# 8,952-image dev set: the old leave-one-generator-out runs (the protocol replaces them), the full-length seed
+# and aligned-framing runs (measured on the earlier 6,000-image set, in git history) and the size ablations
+# (input size is a recipe of the protocol now).
 EXPERIMENTS = [
-    *[Experiment(f"logo_{g}", "logo", f"default recipe, {g} held out", {"holdout": g}, epochs=2,
-                 max_train_samples=2500)
-      for g in GENERATORS],
     Experiment("prototype_cnn", "comparison", "prototype custom CNN (96 px, no face crop)",
                {**PROTOTYPE_BASE, "model": "custom_cnn", "dropout": 0.25}),
     Experiment("prototype_mobilenet_v2_96", "comparison", "prototype MobileNetV2 (96 px, dropout 0.1)",
@@ -118,19 +119,10 @@ EXPERIMENTS = [
     Experiment(f"native_short{NATIVE_SIDE}", "native",
                f"default recipe on a copy of the dev set reduced to <= {NATIVE_SIDE} px",
                {"max_short_side": NATIVE_SIDE}, epochs=2, max_train_samples=2500, reduce_to=NATIVE_SIDE),
-    *[Experiment(f"seed_{seed}", "seeds", f"default recipe, full length, seed {seed}", {"seed": seed},
-                 epochs=DEFAULT_EPOCHS, max_train_samples=None) for seed in SEEDS],
-    *[Experiment(f"aligned_seed_{seed}", "framing", f"default recipe on aligned inner-face crops (128 px, MTCNN), "
-                 f"full length, seed {seed}", {"seed": seed, **ALIGNED_RECIPE}, epochs=DEFAULT_EPOCHS,
-                 max_train_samples=None)
-      for seed in ALIGNED_SEEDS],
     Experiment("ablation_baseline", "ablation", "default recipe (reference for the ablations)", {}),
     Experiment("ablation_no_face_crop", "ablation", "default recipe without face crop (centre crop)",
                {"face_crop": False}),
     Experiment("ablation_no_augment", "ablation", "default recipe without augmentation", {"augment": False}),
-    Experiment("ablation_kalman", "ablation", "default recipe with Kalman denoising", {"kalman": True}),
-    Experiment("ablation_size_128", "ablation", "default recipe at 128 px", {"image_size": 128}),
-    Experiment("ablation_size_224", "ablation", "default recipe at 224 px", {"image_size": 224}),
     *leave_out_experiments(RECIPES),
 ]
 
@@ -204,7 +196,8 @@ def train_experiment(experiment: Experiment, epochs: float | None, force: bool, 
     if experiment.reduce_to:
         data = reduced_copy(data, experiment.reduce_to)
     out = RUNS / experiment.name
-    arguments = {**base_arguments(), **experiment.overrides, "output_dir": str(out), "data": data,
+    # int8 is built and checked for the bundled model only: the experiments compare fp32 recipes.
+    arguments = {**base_arguments(), "int8": False, **experiment.overrides, "output_dir": str(out), "data": data,
                  "save_strategy": "no", "eval_strategy": "no"}
     arguments["num_train_epochs"] = epochs if epochs is not None else experiment.epochs
     if experiment.max_train_samples:
