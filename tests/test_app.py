@@ -32,15 +32,19 @@ VERDICT_RE = re.compile(r"^### (Likely AI-generated|Likely a real photo|Uncertai
 
 
 def load_app() -> ModuleType:
-    """Import the repository's app.py (it is a script at the root, not a package module)."""
-    if "app" in sys.modules and getattr(sys.modules["app"], "__file__", "") == str(ROOT / "app.py"):
-        return sys.modules["app"]
-    spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["app"] = module
-    spec.loader.exec_module(module)
-    return module
+    """The app's layout and handlers (`hf_detector.app.ui`), after checking that the repository's thin
+    app.py (a script at the root, the Space entry point) exposes the same functions."""
+    from hf_detector.app import ui
+
+    if not ("app" in sys.modules and getattr(sys.modules["app"], "__file__", "") == str(ROOT / "app.py")):
+        spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["app"] = module
+        spec.loader.exec_module(module)
+    entry = sys.modules["app"]
+    assert entry.main is ui.main and entry.build_demo is ui.build_demo and entry.load_detector is ui.load_detector
+    return ui
 
 
 def _load_server_helpers() -> ModuleType:

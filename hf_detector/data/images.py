@@ -32,6 +32,14 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # to ignore) is recorded on the returned image, in `image.info[NOTES_KEY]`; `input_notes` reads it.
 NOTES_KEY = "hf_detector.notes"
 
+# A JPEG decoded at reduced size (Pillow's `draft`: libjpeg scales by 1/2, 1/4 or 1/8 in the DCT domain)
+# records the size of the full picture here, (width, height) after EXIF orientation, so the resolution cap
+# computes the same target size and the face box is reported in full-size pixels.
+FULL_SIZE_KEY = "hf_detector.full_size"
+# The draft keeps at least this many times the requested shorter side: the Lanczos reduction that follows
+# still has real pixels to average, as it had from the full picture. HF_DETECTOR_JPEG_DRAFT=0 switches it off.
+DRAFT_MARGIN = 2
+
 # Signatures of the formats we decode: a file that starts like one but cannot be opened is damaged,
 # not "not an image".
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
@@ -113,6 +121,8 @@ def open_image(image: Image.Image, name: str = "image", owned: bool = False) -> 
             notes.append(f"animated {kind} with {frames} frames: only the first frame was used")
         image.load()
         orientation = image.getexif().get(0x0112, 1)
+        if orientation in (5, 6, 7, 8) and FULL_SIZE_KEY in image.info:  # a quarter turn: the sides swap
+            image.info[FULL_SIZE_KEY] = tuple(reversed(image.info[FULL_SIZE_KEY]))
         if orientation not in (None, 1):
             if owned:
                 ImageOps.exif_transpose(image, in_place=True)
@@ -133,8 +143,14 @@ def open_image(image: Image.Image, name: str = "image", owned: bool = False) -> 
     return rgb
 
 
-def load_image(source: str | os.PathLike | bytes | Image.Image, name: str | None = None) -> Image.Image:
-    """Open a path, bytes or PIL image as an RGB image, or raise `ImageLoadError` with one line."""
+def load_image(source: str | os.PathLike | bytes | Image.Image, name: str | None = None,
+               reduce_to: int = 0) -> Image.Image:
+    """Open a path, bytes or PIL image as an RGB image, or raise `ImageLoadError` with one line.
+
+    `reduce_to` > 0: the caller will reduce the picture to this shorter side anyway (the processor's
+    resolution cap), so a large JPEG may be decoded at a reduced size (at least DRAFT_MARGIN x that side;
+    `FULL_SIZE_KEY` in `info` then gives the full size). A PIL image is never re-decoded.
+    """
     if isinstance(source, Image.Image):
         return open_image(source, name or "image")
     if isinstance(source, (bytes, bytearray)):
@@ -143,7 +159,7 @@ def load_image(source: str | os.PathLike | bytes | Image.Image, name: str | None
             raise ImageLoadError(f"{label}: empty file")
         if len(source) > MAX_FILE_BYTES:
             raise ImageLoadError(f"{label}: file is larger than {MAX_FILE_BYTES >> 20} MB")
-        return _decode(io.BytesIO(bytes(source)), label)
+        return _decode(io.BytesIO(bytes(source)), label, reduce_to)
     path = Path(source)
     label = name or str(path)
     if not path.exists():
@@ -156,10 +172,25 @@ def load_image(source: str | os.PathLike | bytes | Image.Image, name: str | None
     if size > MAX_FILE_BYTES:
         raise ImageLoadError(f"{label}: file is {size >> 20} MB, above the {MAX_FILE_BYTES >> 20} MB limit")
     with open(path, "rb") as handle:
-        return _decode(io.BytesIO(handle.read()), label)
+        return _decode(io.BytesIO(handle.read()), label, reduce_to)
 
 
-def _decode(stream: io.BytesIO, name: str) -> Image.Image:
+def _draft(image: Image.Image, reduce_to: int) -> None:
+    """Ask libjpeg for a reduced decode when the picture is more than DRAFT_MARGIN x larger than needed; else
+    fix the full-size decode (Pillow honours only the first `draft` call, so nothing later can change it)."""
+    if (not reduce_to or image.format != "JPEG" or os.environ.get("HF_DETECTOR_JPEG_DRAFT", "1") == "0"
+            or min(image.size) <= DRAFT_MARGIN * reduce_to):
+        image.draft(None, None)
+        return
+    full = image.size
+    scale = DRAFT_MARGIN * reduce_to / min(full)
+    # draft picks the largest DCT scaling whose result is still >= the requested size on both sides
+    image.draft(image.mode, (max(1, int(full[0] * scale) + 1), max(1, int(full[1] * scale) + 1)))
+    if image.size != full:
+        image.info[FULL_SIZE_KEY] = full
+
+
+def _decode(stream: io.BytesIO, name: str, reduce_to: int = 0) -> Image.Image:
     note = None
     try:
         try:
@@ -172,7 +203,7 @@ def _decode(stream: io.BytesIO, name: str) -> Image.Image:
                 raise
             image = Image.open(io.BytesIO(_strip_png_text(data)))
             note = "oversized PNG text metadata was ignored"
-        image.draft(None, None)
+        _draft(image, reduce_to)
     except UnidentifiedImageError:
         kind = _sniff(stream.getvalue())
         if kind:

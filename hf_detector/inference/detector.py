@@ -243,7 +243,10 @@ class Detector:
 
         Raises ImageLoadError on bad input.
         """
-        rgb = load_image(image if not isinstance(image, os.PathLike) else str(image))
+        # the processor reduces large inputs anyway: a large JPEG is decoded at reduced size (not when a
+        # robustness transform must see the full picture)
+        reduce_to = int(getattr(self.processor, "max_short_side", 0) or 0) if transform is None else 0
+        rgb = load_image(image if not isinstance(image, os.PathLike) else str(image), reduce_to=reduce_to)
         notes = input_notes(rgb)
         if transform is not None:
             rgb = transform(rgb)

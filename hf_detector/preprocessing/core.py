@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..data.images import NOTES_KEY, load_image
+from ..data.images import FULL_SIZE_KEY, NOTES_KEY, load_image
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -148,7 +148,7 @@ class FaceProcessing:
         from .faces.base import FaceCrop
         from .framing import center_crop, context_crop, crop_face
 
-        rgb, factor = self.cap_resolution(load_image(image))
+        rgb, factor = self.cap_resolution(load_image(image, reduce_to=self.max_short_side))
         if not self.do_face_crop:
             return FaceCrop(image=center_crop(rgb, self.crop_size), face=None, method="center")
         detector = detector or shared_face_detector(name=self.face_detector)
@@ -178,13 +178,16 @@ class FaceProcessing:
         """`image` reduced so its shorter side is at most max_short_side, and the factor back to it.
 
         The reduction is the one a dataset applies: antialiased (Lanczos), then a JPEG round trip at
-        reduced_jpeg_quality. Images already small enough are returned as they are (never upscaled).
+        reduced_jpeg_quality. Images already small enough are returned as they are (never upscaled). A JPEG
+        decoded at reduced size (`load_image(..., reduce_to=max_short_side)`) is reduced to the size its full
+        picture would give, and the factor maps back to the full picture's pixels.
         """
-        short = min(image.size)
+        full_width, full_height = image.info.get(FULL_SIZE_KEY, image.size)
+        short = min(full_width, full_height)
         if not self.max_short_side or short <= self.max_short_side:
-            return image, 1.0
+            return image, full_width / image.width
         ratio = self.max_short_side / short
-        size = (max(1, round(image.width * ratio)), max(1, round(image.height * ratio)))
+        size = (max(1, round(full_width * ratio)), max(1, round(full_height * ratio)))
         small = image.convert("RGB").resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
         if self.reduced_jpeg_quality:
             buffer = io.BytesIO()
@@ -192,7 +195,7 @@ class FaceProcessing:
             small = Image.open(buffer)
             small.load()
         small.info.update({k: v for k, v in image.info.items() if k == NOTES_KEY})  # decoding notes travel on
-        return small, image.width / size[0]
+        return small, full_width / size[0]
 
     # -- stage 2: pixels for the model -----------------------------------------------------------
     def finish_array(self, crop: Image.Image) -> np.ndarray:
