@@ -38,7 +38,7 @@ demo: setup
 # Retrain the bundled model from its committed recipe (the bundled run: 10.0 min of training, 11.7 min wall
 # on 2 cores, plus the one-time face-crop cache, about a minute with BlazeFace).
 default-model: setup
-	$(PY) train/train.py train/configs/default.json --output_dir checkpoints/default
+	$(PY) train/train.py train/configs/default.json --output_dir hf_detector/checkpoints/default
 
 # Regenerate docs/results.md, its plots and the bundled model's card (trains missing experiments).
 report: setup

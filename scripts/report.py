@@ -32,7 +32,7 @@ from hf_detector.evaluation.evaluate import evaluate_items  # noqa: E402
 from hf_detector.inference.detector import Detector  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "train" / "configs" / "default.json"
-DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "default"
+DEFAULT_CHECKPOINT = ROOT / "hf_detector" / "checkpoints" / "default"
 RUNS = ROOT / "runs" / "report"
 DOCS = ROOT / "docs"
 IMAGES = DOCS / "images"
@@ -86,6 +86,10 @@ RECIPES: dict[str, tuple[str, dict]] = {
                   {"face_context": 1.6, "crop_size": 160}),
     "size224_light": ("224 px input and the degradations (rescale, blur, JPEG) at half the probability",
                       {"image_size": 224, **LIGHT_DEGRADE}),
+    # rotation and the random resized crop resample every training pixel, smoothing the generator's
+    # upsampling traces the model should learn; flips and the resize/JPEG chain stay
+    "native160_pixel": ("native160 without rotation or random resized crop (no resampling of training pixels)",
+                        {"face_context": 1.6, "crop_size": 160, "aug_rotate": False, "aug_resized_crop": False}),
 }
 
 
@@ -554,7 +558,7 @@ def write_results(default: dict, robustness: dict, results: dict, latencies: dic
     test = default["evaluations"]["in-distribution test"]
     training = default["training"]
     lines += ["## Bundled default model", "",
-              f"`checkpoints/default`: {default['architecture']} ({default['parameters']:,} parameters), "
+              f"`hf_detector/checkpoints/default`: {default['architecture']} ({default['parameters']:,} parameters), "
               f"{training['image_size']} px input, {framing(DEFAULT_CHECKPOINT)}, {training['epochs']} epochs, "
               f"{training['train_images']} training images, trained in {training['train_time_s'] / 60:.1f} min "
               f"({training['images_per_second']:.1f} images/s); decision threshold {default['threshold']:.3f} "

@@ -276,7 +276,7 @@ def test_bad_resolution_flags_are_one_line_usage_errors(flag: str, value: str, c
 def test_detector_overrides_use_the_processor_checks() -> None:
     from hf_detector.inference.detector import Detector
 
-    model = Path(__file__).resolve().parents[1] / "checkpoints" / "default"
+    model = Path(__file__).resolve().parents[1] / "hf_detector" / "checkpoints" / "default"
     if not (model / "config.json").exists():
         pytest.skip("no bundled model")
     for options in ({"max_short_side": 8}, {"face_detect_size": 8}):

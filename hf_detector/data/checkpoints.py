@@ -1,4 +1,4 @@
-"""Where the bundled default checkpoint lives (committed safetensors under checkpoints/default).
+"""Where the bundled default checkpoint lives (committed safetensors under hf_detector/checkpoints/default, package data: the wheel carries it).
 
 Stage: data (imports nothing else of the package).
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# The bundled default checkpoint (committed safetensors); see checkpoints/README and issue 3.
-DEFAULT_MODEL: Path = Path(__file__).resolve().parent.parent.parent / "checkpoints" / "default"
+# The bundled default checkpoint (committed safetensors); the one copy in the repository, shipped in the wheel.
+DEFAULT_MODEL: Path = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
 
 
 def default_model_available() -> bool:
