@@ -9,7 +9,15 @@ import json
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS_HELP = "train | evaluate | predict | export | quantize | push | push-space"
+from .data.extras import MissingExtra, require
+
+SUBCOMMANDS_HELP = "train | evaluate | predict | app | export | quantize | push | push-space"
+# What each command needs beyond the light install (hf_detector.data.extras): (purpose, extra, modules).
+TRAIN_NEEDS = ("training", "train", "torch", "transformers", "datasets", "accelerate")
+EXPORT_NEEDS = ("ONNX export", "torch", "torch", "transformers")
+QUANTIZE_NEEDS = ("int8 quantisation", "train", "torch", "transformers", "datasets")
+SHARDED_NEEDS = ("a sharded run (accelerate launch / torchrun)", "train", "torch", "accelerate")
+STREAMING_NEEDS = ("--streaming", "train", "datasets")
 
 
 def _pixels(check: str):
@@ -61,6 +69,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from .inference.detector import expand_paths
 
     if launched_distributed():  # accelerate launch / torchrun: each process scores a shard, rank 0 prints all
+        require(*SHARDED_NEEDS)
         return _run_predict_sharded(args)
     detector = _load_detector(args)
     paths = expand_paths(args.paths)
@@ -123,6 +132,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .evaluation.sharded import launched_distributed, sharded_evaluate
 
     if launched_distributed() or args.streaming:  # shards across processes; streams with `datasets`
+        require(*(SHARDED_NEEDS if launched_distributed() else STREAMING_NEEDS))
         record = sharded_evaluate(args.data, lambda: _load_detector(args), output=args.output,
                                   batch_size=args.batch_size, streaming=args.streaming, split=args.split,
                                   parts_dir=args.parts_dir)
@@ -151,6 +161,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_quantize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    require(*QUANTIZE_NEEDS)
     from .inference.detector import Detector
     from .inference.int8 import QuantizationRefused, crops_of, quantize_checkpoint, training_split_files
 
@@ -175,6 +186,7 @@ def run_quantize(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    require(*EXPORT_NEEDS)
     from .inference.export import ExportError, export_checkpoint
 
     try:
@@ -187,9 +199,17 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    require(*TRAIN_NEEDS)
     from .training.trainer import main as train_main
 
     train_main(args.train_args)
+    return 0
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from .app.ui import main as app_main  # gradio: imported only for this command
+
+    app_main(args.app_args, prog="hf-detector app")
     return 0
 
 
@@ -220,6 +240,11 @@ def build_parser(with_hub: bool = True) -> argparse.ArgumentParser:
     _add_shard_args(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
+    app = sub.add_parser("app", help="start the Gradio app (--port, --host, --model, --revision; "
+                                     "default: the bundled model)", add_help=False)
+    app.add_argument("app_args", nargs=argparse.REMAINDER)
+    app.set_defaults(func=run_app)
+
     quantize = sub.add_parser("quantize", help="build a checkpoint's int8 model; kept only if it predicts like fp32")
     quantize.add_argument("--model", required=True, help="local checkpoint directory (the int8 model goes inside)")
     quantize.add_argument("--data", required=True, help="the imagefolder it was trained on: calibrated on the "
@@ -248,9 +273,19 @@ def build_parser(with_hub: bool = True) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:  # everything after `train` goes to HfArgumentParser untouched
+        try:
+            require(*TRAIN_NEEDS)
+        except MissingExtra as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         from .training.trainer import main as train_main
 
         train_main(argv[1:])
+        return 0
+    if argv[:1] == ["app"]:  # the app's own flags (--port, --host, --model, --revision, --help)
+        from .app.ui import main as app_main
+
+        app_main(argv[1:], prog="hf-detector app")
         return 0
     # push / push-space (and the full help) need the Hub client; predict and evaluate start without it
     light = bool(argv) and argv[0] in ("predict", "evaluate", "export", "quantize")
@@ -262,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (ModelLoadError, DataError, ImageLoadError, BackendUnavailable) as error:
+    except (ModelLoadError, DataError, ImageLoadError, BackendUnavailable, MissingExtra) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

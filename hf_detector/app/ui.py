@@ -34,9 +34,9 @@ import gradio as gr  # noqa: E402
 from gradio_client import utils as client_utils  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from hf_detector.data.extras import TORCH_MODULES, message, missing  # noqa: E402
 from hf_detector.data.images import MAX_FILE_BYTES, ImageLoadError, load_image  # noqa: E402
 from hf_detector.inference.detector import Detector, FileResult, ModelLoadError, Prediction  # noqa: E402
-from hf_detector.signals.gradcam import gradcam_overlay  # noqa: E402
 from hf_detector.signals.metadata import read_metadata  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[2]  # the project (or Space) root, where app.py and examples/ live
@@ -58,6 +58,7 @@ CONCURRENCY = 2
 QUEUE_SIZE = 32
 CACHE_MAX_AGE_S = 3600  # uploads, results and CSVs are deleted after about an hour
 BATCH_COLUMNS = ["file", "verdict", "p_fake", "face_found", "error"]
+HEATMAP_LABEL = "Grad-CAM: regions that drove the verdict"
 
 CSS = """
 #verdict { font-size: 1.15rem; }
@@ -337,11 +338,17 @@ def make_classify(detector: Detector):
             traceback.print_exc()
             raise gr.Error("Something went wrong while analysing this image; please try another file.",
                            print_exception=False) from None
-        try:
-            heatmap = gradcam_overlay(detector, prediction)
-        except Exception as error:  # an explanation failure must not hide the prediction
-            print(f"Grad-CAM failed: {_first_line(error)}", file=sys.stderr)
-            heatmap = None
+        heatmap: Any = None
+        absent = missing(*TORCH_MODULES, "pytorch_grad_cam")
+        if absent:  # the light install: the prediction stands, the panel says what Grad-CAM needs
+            heatmap = gr.Image(value=None, label=f"{HEATMAP_LABEL} ({message('Grad-CAM', 'torch', absent)})")
+        else:
+            try:
+                from hf_detector.signals.gradcam import gradcam_overlay  # torch: loaded on first use
+
+                heatmap = _enlarge(gradcam_overlay(detector, prediction))
+            except Exception as error:  # an explanation failure must not hide the prediction
+                print(f"Grad-CAM failed: {_first_line(error)}", file=sys.stderr)
         report = read_metadata(name)
         probabilities = {label: float(prediction.probabilities.get(label, 0.0)) for label in ("real", "fake")}
         verdict = verdict_sentence(prediction.p_fake, prediction.threshold)
@@ -349,7 +356,7 @@ def make_classify(detector: Detector):
         verdict_md = f"### {verdict}\n\n{notes}"
         label = {"decision": prediction.label, "probabilities": probabilities}
         return (label, verdict_md, draw_faces(rgb, prediction), _enlarge(prediction.crop),
-                _enlarge(heatmap), report.to_markdown())
+                heatmap, report.to_markdown())
 
     return classify
 
@@ -493,7 +500,7 @@ def build_demo(detector: Detector, model_name: str | None = None) -> gr.Blocks:
                 with gr.Row():
                     crop = gr.Image(label="What the model saw", type="pil", format="png",
                                     interactive=False, elem_id="crop", height=260)
-                    heatmap = gr.Image(label="Grad-CAM: regions that drove the verdict", type="pil",
+                    heatmap = gr.Image(label=HEATMAP_LABEL, type="pil",
                                        format="png", interactive=False, elem_id="heatmap", height=260)
                 with gr.Accordion("Metadata hints (weak, not used by the model)", open=True):
                     hints = gr.Markdown(elem_id="metadata", elem_classes=["hint-box"])
@@ -546,8 +553,8 @@ def load_detector(model: str | None = None, revision: str | None = None) -> Dete
     return Detector.from_pretrained(model, revision=revision)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=None, help="default: $GRADIO_SERVER_PORT or 7860")
     parser.add_argument("--host", default=None, help="default: $GRADIO_SERVER_NAME or 127.0.0.1")
     parser.add_argument("--model", default=None, help="Hub repo id or local checkpoint (default: $MODEL_ID "

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..data.extras import require
 from ..data.images import is_image_path
 from ..data.labels import LABEL2ID, LABEL_ALIASES, DataError
 from ..inference.detector import Detector
@@ -97,6 +98,7 @@ def evaluate(detector: Detector, data: str, output: str | None = None, batch_siz
     if os.path.isdir(data):
         items, labels, sources = labelled_files(data)
     else:
+        require(f"{data}: evaluating a Hub dataset (not a folder here)", "train", "datasets")
         from ..data.datasets import load_faces
 
         dataset = load_faces(data)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..data.extras import MissingExtra, require
 from ..data.images import NOTES_KEY, ImageLoadError, input_notes, is_image_path, load_image
 from ..data.labels import FAKE_ID, ID2LABEL, LABEL_ALIASES
 
@@ -64,7 +65,10 @@ def resolve_model_path(model: str | os.PathLike | None, revision: str | None = N
 
     if model is None:
         if not default_model_available():
-            raise ModelLoadError(f"no default model is bundled yet at {DEFAULT_MODEL}; pass --model PATH_OR_REPO_ID")
+            # the wheel and the repository both carry it: missing means a broken install or a checkout whose
+            # hf_detector/checkpoints/default was removed (`make default-model` retrains it)
+            raise ModelLoadError(f"the bundled default model is missing at {DEFAULT_MODEL} (no config.json or "
+                                 "*.safetensors there): reinstall hf-detector, or pass --model PATH_OR_REPO_ID")
         return DEFAULT_MODEL
     path = Path(model)
     if path.is_dir():
@@ -87,7 +91,9 @@ def load_classifier(path: Path) -> Any:
     A single fp32 safetensors file whose keys match the architecture exactly is loaded straight into
     `from_config`: ~0.1 s instead of the ~0.6 s that `from_pretrained`'s key-conversion machinery costs every
     CLI start. Anything else (sharded, renamed or tied weights, other dtypes) goes through `from_pretrained`.
+    Without the torch extra: `MissingExtra` (one line naming it).
     """
+    require("the PyTorch model (Grad-CAM, --backend pytorch)", "torch", "torch", "transformers", "safetensors")
     from transformers import AutoConfig, AutoModelForImageClassification
 
     from ..models.registration import register_auto_classes
@@ -208,6 +214,13 @@ class Detector:
         files = None
         if requested_backend(backend) != "pytorch" and resolve_backend(backend, path) != "pytorch":
             files = validated_export(path)
+        if files is None:  # the PyTorch model loads (and, on an ONNX backend, is exported at run time)
+            why = ("--backend pytorch" if requested_backend(backend) == "pytorch"
+                   else f"{path} has no ONNX export validated for its weights, so scoring it")
+            try:
+                require(why, "torch", "torch", "transformers", "safetensors")
+            except MissingExtra as error:
+                raise ModelLoadError(str(error)) from None
         try:
             if files is not None:
                 from ..preprocessing.core import LightProcessor
