@@ -3,6 +3,10 @@
 Every entry point goes through `load_image`, so a hostile or odd file gives one clear
 `ImageLoadError` naming the problem instead of a traceback, and every image that gets
 through is an RGB `PIL.Image` with its EXIF orientation applied.
+
+Formats: JPEG (and MPO), PNG, WebP, BMP, TIFF, GIF, AVIF (Pillow >= 11.3 decodes it itself) and HEIC / HEIF
+(iPhone photos: `pillow-heif`, registered here as a Pillow plugin, so `Image.open` anywhere in the process
+reads them once this module is imported).
 """
 
 from __future__ import annotations
@@ -20,7 +24,18 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # face photo we need, and about 150 MB of RGB pixels.
 MAX_IMAGE_PIXELS = 50_000_000
 MAX_FILE_BYTES = 64 * 1024 * 1024
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif",
+                    ".hif")
+# The formats `load_image` decodes (Pillow's `image.format` names; HEIF covers .heic and .heif)
+FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF", "AVIF", "HEIF")
+
+try:  # HEIC / HEIF through pillow-heif (a core dependency); without it such a file gets a one-line hint
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_AVAILABLE = True
+except ImportError:  # pragma: no cover (an install without pillow-heif)
+    HEIF_AVAILABLE = False
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 # Pillow warns between 1x and 2x MAX_IMAGE_PIXELS and raises above; `_check_pixels` refuses everything above
@@ -44,6 +59,9 @@ DRAFT_MARGIN = 2
 # not "not an image".
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
                (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+# ISO base media files (HEIF, AVIF): an `ftyp` box at offset 4 whose major or compatible brands say which
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2"}
+_AVIF_BRANDS = {b"avif", b"avis"}
 _PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 # Exceptions Pillow's decoders raise on hostile data (struct.error, EOFError and IndexError included).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError, KeyError, struct.error,
@@ -206,6 +224,10 @@ def _decode(stream: io.BytesIO, name: str, reduce_to: int = 0) -> Image.Image:
         _draft(image, reduce_to)
     except UnidentifiedImageError:
         kind = _sniff(stream.getvalue())
+        if kind == "HEIF" and not HEIF_AVAILABLE:
+            raise ImageLoadError(f"{name}: HEIC/HEIF needs pillow-heif (pip install pillow-heif)") from None
+        if kind == "AVIF" and not _pillow_reads_avif():
+            raise ImageLoadError(f"{name}: this Pillow cannot decode AVIF (pip install 'pillow>=11.3')") from None
         if kind:
             raise ImageLoadError(f"{name}: damaged {kind} file (its header cannot be read)") from None
         raise ImageLoadError(f"{name}: not an image file (unrecognised format)") from None
@@ -217,7 +239,7 @@ def _decode(stream: io.BytesIO, name: str, reduce_to: int = 0) -> Image.Image:
         raise ImageLoadError(f"{name}: cannot open image ({_reason(error)})") from None
     except Exception as error:  # a decoder bug on hostile bytes is still a bad file, never a traceback
         raise ImageLoadError(f"{name}: cannot open image ({type(error).__name__}: {_reason(error)})") from None
-    if image.format not in {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"}:
+    if image.format not in FORMATS:
         raise ImageLoadError(f"{name}: unsupported image format {image.format}")
     if note:
         _add_note(image, note)
@@ -227,7 +249,24 @@ def _decode(stream: io.BytesIO, name: str, reduce_to: int = 0) -> Image.Image:
 def _sniff(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
+    if data[4:8] == b"ftyp":
+        (size,) = struct.unpack(">I", data[:4]) if len(data) >= 4 else (0,)
+        box = data[8:min(max(size, 16), 256)]  # major brand, minor version, compatible brands
+        brands = {box[i:i + 4] for i in range(0, len(box), 4) if i != 4}
+        if brands & _AVIF_BRANDS:
+            return "AVIF"
+        if brands & _HEIF_BRANDS:
+            return "HEIF"
     return next((kind for signature, kind in _SIGNATURES if data.startswith(signature)), None)
+
+
+def _pillow_reads_avif() -> bool:
+    from PIL import features
+
+    try:
+        return bool(features.check("avif"))
+    except (ValueError, ImportError):  # a Pillow that does not know the feature
+        return False
 
 
 def _strip_png_text(data: bytes) -> bytes:

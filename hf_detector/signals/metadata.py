@@ -29,6 +29,8 @@ from typing import Any
 
 from PIL import Image
 
+from ..data import images as _images  # noqa: F401 (registers the HEIC / HEIF opener with Pillow)
+
 __all__ = [
     "DISCLAIMER",
     "MetadataReport",
