@@ -143,9 +143,12 @@ class TrainerHubMixin:
 
 # -- Space ---------------------------------------------------------------------------------------------------
 def runtime_requirements() -> list[str]:
-    """The project's runtime dependencies, pinned to the installed versions (gradio comes from the SDK)."""
+    """The project's runtime dependencies, pinned to the installed versions (gradio comes from the SDK).
+
+    Core plus the `torch` extra: the Space shows Grad-CAM, which needs PyTorch."""
     try:
-        declared = [r for r in importlib.metadata.requires("hf-detector") or [] if "extra ==" not in r]
+        declared = [r for r in importlib.metadata.requires("hf-detector") or []
+                    if "extra ==" not in r or re.search(r"""extra\s*==\s*["']torch["']""", r)]
     except importlib.metadata.PackageNotFoundError:
         declared = _pyproject_dependencies()
     pinned = []
@@ -187,7 +190,8 @@ def _pyproject_dependencies() -> list[str]:
         data = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     except OSError:
         return []
-    return list(data.get("project", {}).get("dependencies", []))
+    project = data.get("project", {})
+    return [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get("torch", [])]
 
 
 def _gradio_version() -> str:
