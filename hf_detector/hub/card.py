@@ -21,6 +21,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data.labels import ID2LABEL
+from . import remote_code
 
 TEMPLATE_NAME = "model_card.md"
 DEFAULT_LICENSE = "apache-2.0"
@@ -198,7 +199,10 @@ def build_card(model_dir: Path | str, repo_id: str | None = None) -> ModelCard:
         hyperparameters=[{"name": k, "value": _fmt(v)} for k, v in hyper.items() if k != "recipe"],
         recipe=training.get("recipe"),
         processor_class=processor_class,
-        needs_import=processor_class == "FaceImageProcessor" or str(config.get("model_type")) == "custom_cnn",
+        needs_import=remote_code.needs_registration(config, processor),
+        custom_model=config.get("model_type") == remote_code.CUSTOM_CNN_MODEL_TYPE,
+        shim_file=remote_code.SHIM_FILE,
+        missing_package_error=remote_code.MISSING_PACKAGE,
         preprocessing=_preprocessing(processor),
         plots=plots,
         int8_summary=_int8_summary(model_dir),

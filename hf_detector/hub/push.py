@@ -34,6 +34,7 @@ from ..data.remote import (  # noqa: F401  (HubError, resolve_model ... are part
     translate_error,
 )
 from . import card as card_module
+from . import remote_code
 
 # What a model repo gets: weights (safetensors only), configs, metrics, card, plots. Pickles, optimizer
 # state and intermediate checkpoints never leave the machine.
@@ -78,12 +79,16 @@ def push_model(
     if not any(model_dir.glob("*.safetensors")):
         raise HubError(f"{model_dir} has no *.safetensors weights; "
                        "save with save_pretrained(safe_serialization=True)")
-    files = [f for f in files_to_upload(model_dir) if f.as_posix() != "README.md"]
-    # The card is rendered for this repo id (usage snippets name it) and uploaded from memory.
-    readme = str(card_module.build_card(model_dir, repo_id=repo_id)).encode("utf-8")
+    # Rendered in memory, uploaded over the checkpoint's own files: the card for this repo id (usage snippets
+    # name it) and, for the project's own classes, the configs with an opt-in `auto_map` + hf_detector_shim.py
+    # (`remote_code`: pipeline() without `import hf_detector` then fails short, or works with
+    # trust_remote_code=True).
+    rendered = remote_code.remote_code_files(model_dir)
+    rendered["README.md"] = str(card_module.build_card(model_dir, repo_id=repo_id)).encode("utf-8")
+    files = [f for f in files_to_upload(model_dir) if f.as_posix() not in rendered]
     operations = [CommitOperationAdd(path_in_repo=f.as_posix(), path_or_fileobj=str(model_dir / f))
                   for f in files]
-    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=readme))
+    operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in rendered.items()]
     message = commit_message or f"Upload {model_dir.name} with hf-detector"
     api = HfApi(token=token)
     action = f"creating {repo_id}"
