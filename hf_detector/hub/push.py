@@ -17,12 +17,14 @@ import contextlib
 import fnmatch
 import importlib.metadata
 import importlib.util
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CommitOperationAdd, HfApi
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from ..data.remote import (  # noqa: F401  (HubError, resolve_model ... are part of this module's interface)
     DOWNLOAD_PATTERNS,
@@ -147,24 +149,56 @@ class TrainerHubMixin:
 
 
 # -- Space ---------------------------------------------------------------------------------------------------
-def runtime_requirements() -> list[str]:
-    """The project's runtime dependencies, pinned to the installed versions (gradio comes from the SDK).
+SPACE_EXTRAS = ("torch",)  # the Space shows Grad-CAM, which needs PyTorch
+PROJECT_NAME = "hf-detector"
 
-    Core plus the `torch` extra: the Space shows Grad-CAM, which needs PyTorch."""
+
+def declared_requirements() -> list[str]:
+    """What the Space needs, as declared: the core dependencies plus the `torch` extra.
+
+    Read from the pyproject.toml of the checkout being pushed (with tomllib, at push time, so the Space follows
+    the file as it is now); the installed distribution's metadata only where there is no such file (Python
+    3.10, or an installed wheel), since an editable install's metadata is as old as its last `pip install`."""
+    project = _pyproject()
+    if project is not None:
+        optional = project.get("optional-dependencies", {})
+        return [*project.get("dependencies", []), *(r for extra in SPACE_EXTRAS for r in optional.get(extra, []))]
     try:
-        declared = [r for r in importlib.metadata.requires("hf-detector") or []
-                    if "extra ==" not in r or re.search(r"""extra\s*==\s*["']torch["']""", r)]
+        declared = importlib.metadata.requires(PROJECT_NAME) or []
     except importlib.metadata.PackageNotFoundError:
-        declared = _pyproject_dependencies()
+        return []
+    chosen = []
+    for line in declared:
+        requirement = Requirement(line)
+        if requirement.marker is None or any(requirement.marker.evaluate({"extra": extra})
+                                             for extra in ("", *SPACE_EXTRAS)):
+            requirement.marker = None if "extra" in str(requirement.marker) else requirement.marker
+            chosen.append(str(requirement))
+    return chosen
+
+
+def runtime_requirements() -> list[str]:
+    """The Space's requirements.txt: `declared_requirements()` pinned to the versions installed here (what was
+    tested), gradio left out (the Space image installs it at `sdk_version`; a second pin could conflict).
+
+    A pin drops the local version label (`2.14.1+cpu` -> `==2.14.1`, which an index can serve); a package not
+    installed here, or installed at a version outside the declared range, keeps its declared specifier."""
     pinned = []
-    for requirement in declared:
-        name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].strip()
-        if not name or name.lower() == "gradio":
-            continue  # the Space image installs gradio at `sdk_version`; a second pin could conflict
+    for line in declared_requirements():
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        if name in ("gradio", PROJECT_NAME):
+            continue
+        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        marker = f"; {requirement.marker}" if requirement.marker is not None else ""
         try:
-            pinned.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            pinned.append(requirement.split(";")[0].strip())
+            version = Version(importlib.metadata.version(requirement.name)).public
+        except (importlib.metadata.PackageNotFoundError, InvalidVersion):
+            version = None
+        if version is not None and requirement.specifier.contains(version, prereleases=True):
+            pinned.append(f"{requirement.name}{extras}=={version}{marker}")
+        else:
+            pinned.append(str(requirement))
     return pinned
 
 
@@ -186,17 +220,18 @@ def _vendored_face_detector() -> list[tuple[str, Path]]:
     return files
 
 
-def _pyproject_dependencies() -> list[str]:
+def _pyproject() -> dict[str, Any] | None:
+    """The `[project]` table of this checkout's pyproject.toml, or None (no file, no tomllib, another project)."""
     try:
         import tomllib
-    except ImportError:  # Python 3.10: no tomllib, and this fallback only serves source checkouts anyway
-        return []
+    except ImportError:  # Python 3.10
+        return None
     try:
         data = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    except OSError:
-        return []
-    project = data.get("project", {})
-    return [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get("torch", [])]
+    except (OSError, ValueError):
+        return None
+    project = data.get("project")
+    return project if isinstance(project, dict) and project.get("name") == PROJECT_NAME else None
 
 
 def _gradio_version() -> str:
@@ -219,10 +254,12 @@ def space_readme(repo_id: str, model_repo: str, license_id: str = card_module.DE
 
 def _package_files() -> list[Path]:
     # The Space runs app.py, which imports hf_detector: ship the package source next to it.
+    # Not the bundled checkpoint (hf_detector/checkpoints/): the Space loads its model by MODEL_ID.
     package = PROJECT_ROOT / "hf_detector"
     keep = ("*.py", "*.md", "py.typed")
     return [p.relative_to(PROJECT_ROOT) for p in sorted(package.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts and _matches(p.name, keep)]
+            if p.is_file() and "__pycache__" not in p.parts and _matches(p.name, keep)
+            and p.relative_to(package).parts[0] != "checkpoints"]
 
 
 def push_space(
