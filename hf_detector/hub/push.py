@@ -84,7 +84,7 @@ def push_model(
     # Rendered in memory, uploaded over the checkpoint's own files: the card for this repo id (usage snippets
     # name it) and, for the project's own classes, the configs with an opt-in `auto_map` + hf_detector_shim.py
     # (`remote_code`: pipeline() without `import hf_detector` then fails short, or works with
-    # trust_remote_code=True).
+    # trust_remote_code enabled).
     rendered = remote_code.remote_code_files(model_dir)
     rendered["README.md"] = str(card_module.build_card(model_dir, repo_id=repo_id)).encode("utf-8")
     files = [f for f in files_to_upload(model_dir) if f.as_posix() not in rendered]

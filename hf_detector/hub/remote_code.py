@@ -3,7 +3,7 @@
 transformers finds a checkpoint's custom classes in one of two documented ways: a library the user imports
 registers them with the Auto classes (`import hf_detector` does; the default, no remote code), or the
 checkpoint's configs carry an `auto_map` naming a module of the repository, which transformers runs only
-with `trust_remote_code=True`. A pushed repository gets both. Its `preprocessor_config.json` (and
+with `trust_remote_code enabled`. A pushed repository gets both. Its `preprocessor_config.json` (and
 `config.json` for the custom CNN) carry an `auto_map` to `hf_detector_shim.py`, a module without model code:
 it imports the installed package and subclasses its classes, so there is still one implementation.
 
@@ -11,10 +11,10 @@ What a user sees (`tests/test_pipeline_hub.py` runs each case):
 
 - `import hf_detector` first: the registered classes win (transformers prefers local code), no prompt.
 - no import, `trust_remote_code` left off: transformers' own short error, "The repository ... contains
-  custom code ... pass the argument `trust_remote_code=True`" (instead of the 2,000-character list of model
+  custom code ... pass the argument `trust_remote_code enabled`" (instead of the 2,000-character list of model
   types a checkpoint without `auto_map` gets).
-- `trust_remote_code=True` with hf-detector installed: works without the import (the shim imports it).
-- `trust_remote_code=True` without hf-detector: one line, `ImportError: this model needs the hf-detector
+- `trust_remote_code enabled` with hf-detector installed: works without the import (the shim imports it).
+- `trust_remote_code enabled` without hf-detector: one line, `ImportError: this model needs the hf-detector
   package: pip install 'hf-detector[torch]', then import hf_detector before pipeline() (...)`.
 
 Pure: reads the checkpoint's JSON files and returns the files to upload as bytes; the local checkpoint is
@@ -87,7 +87,7 @@ def shim_source(classes: list[tuple[str, str, str]]) -> str:
         f"    {install_hint('torch')}\n"
         "    import hf_detector  # registers them with transformers' Auto classes: no trust_remote_code needed\n"
         "\n"
-        "With trust_remote_code=True transformers runs this file instead, which imports the installed package.\n"
+        "With trust_remote_code enabled transformers runs this file instead, which imports the installed package.\n"
         '"""\n'
         "\n"
         "try:\n"
