@@ -7,18 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import (  # noqa: F401
-    CACHE,
-    DATA,
-    DOC,
-    ROOT,
-    SMALL_DETECT_SIZES,  # noqa: F401
-    benchmark_images,
-    interleaved,
-    machine,
-    median_ms,
-    model_path,
-)
+from common import SMALL_DETECT_SIZES
 
 
 def agreement(model: Path, files: list[str], labels: list[int]) -> dict[str, Any]:

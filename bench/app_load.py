@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common import CACHE, DATA, DOC, ROOT, benchmark_images, interleaved, machine, median_ms, model_path  # noqa: F401
+from common import ROOT
 
 
 def app_load(model: Path, quick: bool) -> dict[str, Any] | str:

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import CACHE, DATA, DOC, ROOT, benchmark_images, interleaved, machine, median_ms, model_path  # noqa: F401
+from common import ROOT
 
 _CHILD = """
 import resource, sys, time

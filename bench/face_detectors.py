@@ -7,18 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import (  # noqa: F401
-    CACHE,
-    DATA,
-    DOC,
-    ROOT,
-    SMALL_DETECT_SIZES,  # noqa: F401
-    benchmark_images,
-    interleaved,
-    machine,
-    median_ms,
-    model_path,
-)
+from common import interleaved, median_ms
 
 
 def face_detectors(model: Path, files: list[str], labels: list[int], reps: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import CACHE, DATA, DOC, ROOT, benchmark_images, interleaved, machine, median_ms, model_path  # noqa: F401
+from common import DATA, interleaved, median_ms
 
 
 def int8_candidate(model: Path, files: list[str], labels: list[int], reps: int, quick: bool) -> dict[str, Any] | str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import CACHE, DATA, DOC, ROOT, benchmark_images, interleaved, machine, median_ms, model_path  # noqa: F401
+from common import interleaved, median_ms
 
 
 def latency(model: Path, files: list[str], reps: int) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from common import CACHE, DATA, DOC, ROOT, benchmark_images, interleaved, machine, median_ms, model_path  # noqa: F401
+from common import interleaved, median_ms
 
 
 def reference_models(reps: int) -> dict[str, float]:

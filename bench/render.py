@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import CACHE, DATA, DOC, ROOT, benchmark_images, interleaved, machine, median_ms, model_path  # noqa: F401
 from startup import startup_lines
 
 

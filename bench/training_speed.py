@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import CACHE, DATA, DOC, ROOT, benchmark_images, interleaved, machine, median_ms, model_path  # noqa: F401
+from common import DATA, ROOT, interleaved, median_ms
 
 
 def training_throughput(steps: int) -> dict[str, Any]:
