@@ -56,14 +56,6 @@ def packaged_template(name: str) -> str:
     return (importlib.resources.files("hf_detector") / "templates" / name).read_text(encoding="utf-8")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _is_hub_id(value: Any) -> bool:
     """Hub metadata (`datasets`, `base_model`) must hold repo ids, not the local paths a run may have used."""
     if not isinstance(value, str) or ".." in value:
@@ -146,10 +138,10 @@ def _evaluation_tables(metrics: dict[str, Any]) -> dict[str, Any]:
 def build_card(model_dir: Path | str, repo_id: str | None = None) -> ModelCard:
     """Render the model card of a checkpoint directory (pure: reads files, writes nothing)."""
     model_dir = Path(model_dir)
-    config = _read_json(model_dir / "config.json")
-    processor = _read_json(model_dir / "preprocessor_config.json")
-    metrics = _read_json(model_dir / "metrics.json")
-    training_args = _read_json(model_dir / "training_args.json")
+    config = remote_code.read_json(model_dir / "config.json")
+    processor = remote_code.read_json(model_dir / "preprocessor_config.json")
+    metrics = remote_code.read_json(model_dir / "metrics.json")
+    training_args = remote_code.read_json(model_dir / "training_args.json")
     training = metrics.get("training") if isinstance(metrics.get("training"), dict) else {}
 
     model_name = str(metrics.get("model_name") or (repo_id.split("/")[-1] if repo_id else model_dir.name))

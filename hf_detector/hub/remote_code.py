@@ -43,7 +43,8 @@ MISSING_PACKAGE = (f"this model needs the hf-detector package: {install_hint('to
                    "then import hf_detector before pipeline()")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A checkpoint's JSON file as a dict; {} when it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -102,8 +103,8 @@ def remote_code_files(model_dir: str | Path) -> dict[str, bytes]:
     """{path in repo: content} to upload over the checkpoint's own files: the configs with `auto_map` and
     the shim; empty for a checkpoint that transformers loads by itself."""
     model_dir = Path(model_dir)
-    config = _read_json(model_dir / "config.json")
-    processor = _read_json(model_dir / "preprocessor_config.json")
+    config = read_json(model_dir / "config.json")
+    processor = read_json(model_dir / "preprocessor_config.json")
     module = SHIM_FILE.removesuffix(".py")
     files: dict[str, bytes] = {}
     classes: list[tuple[str, str, str]] = []
