@@ -34,6 +34,7 @@ from hf_detector.inference.detector import Detector  # noqa: E402
 DEFAULT_CONFIG = ROOT / "train" / "configs" / "default.json"
 DEFAULT_CHECKPOINT = ROOT / "hf_detector" / "checkpoints" / "default"
 RUNS = ROOT / "runs" / "report"
+DATA = ROOT.parent / "shared" / "data" / "faces"  # the development set (its README lists the sources' traps)
 DOCS = ROOT / "docs"
 IMAGES = DOCS / "images"
 GENERATORS = ("sdfd", "omi", "sg3pool", "sg1-140k", "sfhq-sdxl")
@@ -261,7 +262,7 @@ def metric_row(name: str, record: dict, extra: list[str] | None = None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "faces"))
+    parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--only", choices=["leaveout", "logo", "comparison", "ablation", "native", "seeds", "framing", "default"],
                         default=None)
     parser.add_argument("--epochs", type=float, default=None, help="override epochs of the non-default runs")

@@ -13,4 +13,4 @@ for experiment in report.EXPERIMENTS:
         continue
     if only and not any(experiment.name.endswith(f"_{o}") for o in only):
         continue
-    report.train_experiment(experiment, None, False, str(report.ROOT.parent / "shared" / "data" / "faces"))
+    report.train_experiment(experiment, None, False, str(report.DATA))
