@@ -78,8 +78,9 @@ LEAVE_OUT = {
 # test split), the default runs them all. Same budget for every run, so rows compare like with like.
 SCREEN = ("", "sdfd,sfhq-sdxl", "ffhq-140k", "sg1-140k")
 LEAVE_OUT_BUDGET = {"epochs": 2.0, "max_train_samples": 3000}
-# Not screened: size224 with lighter degradations (size224 itself lost to the default on ffhq-140k held out,
-# 0.62 vs 0.57 called fake, so its variant was not worth the CPU).
+# Dropped after screening (docs/recipe_screening.md): size224 with the degradations at half the probability
+# (aug_degrade_probability 0.25) lost on ffhq-140k held out (0.68 called fake vs the default's 0.57) and tied
+# on held-out StyleGAN1 (0.59); its all-diffusion-out run was not trained.
 RECIPES: dict[str, tuple[str, dict]] = {
     "default": ("the committed recipe", {}),
     "size224": ("224 px input: the 2.5x context crop at ~0.9x of its native pixels (0.64x at 160 px)",
