@@ -216,8 +216,8 @@ def train_experiment(experiment: Experiment, epochs: float | None, force: bool, 
         return json.loads((out / "metrics.json").read_text())
     print(f"[report] training {experiment.name}: {experiment.description}")
     argv = []
-    for key, value in arguments.items():
-        argv += [f"--{key}", str(value)]
+    for name, value in arguments.items():  # not `key`: that is the stamp written below
+        argv += [f"--{name}", str(value)]
     train_main(argv)
     stamp.write_text(json.dumps(key, indent=2))
     return json.loads((out / "metrics.json").read_text())
@@ -328,7 +328,7 @@ def main() -> int:
             results[experiment.name] = train_experiment(experiment, args.epochs, args.force, args.data)
 
     # Comparison curves on the same test split.
-    comparison_curves = {"bundled default (MobileNetV2 128 px)": curves["original"]}
+    comparison_curves = {f"bundled default (MobileNetV2 {detector.model.config.image_size} px)": curves["original"]}
     latencies = {"default": cpu_latency_ms(DEFAULT_CHECKPOINT, detector.model.config.image_size)}
     for name in ("prototype_cnn", "prototype_mobilenet_v2_96", "resnet18_scratch"):
         if name in results:
