@@ -492,6 +492,28 @@ def leave_out_summary(run_dir: Path, record: dict) -> dict:
     return summary
 
 
+def leave_out_table(rows: dict[str, dict]) -> dict[str, list]:
+    """The leave-out table of one recipe's runs (leave_out_summary records): header and rows of cells; the
+    held-out sources' cells are bold. results.md and the bundled card render it the same way."""
+    held_name = {v: k for k, v in LEAVE_OUT.items()}
+    header = (["held out", "held-out AUROC", *(f"{s} FPR" for s in REAL_SOURCES),
+               *(f"{s} det." for s in FAKE_SOURCES), "ECE", "in band", "acc. outside band"])
+    body = []
+    for summary in rows.values():
+        held = summary["holdout"]
+        label = held_name.get(",".join(held), ",".join(held)) if held else "none (in-distribution)"
+        cells = [f"**{fmt(summary['per_source'].get(s), 2)}**" if s in held else fmt(summary["per_source"].get(s), 2)
+                 for s in (*REAL_SOURCES, *FAKE_SOURCES)]
+        body.append([label, fmt(summary.get("heldout_auroc")), *cells, fmt(summary.get("ece")),
+                     fmt(summary.get("band_share"), 2), fmt(summary.get("accuracy_outside"))])
+    return {"header": header, "rows": body}
+
+
+def table_markdown(table: dict[str, list]) -> list[str]:
+    return ["| " + " | ".join(table["header"]) + " |", "|---|" + "---:|" * (len(table["header"]) - 1),
+            *("| " + " | ".join(row) + " |" for row in table["rows"])]
+
+
 def leave_out_section(results: dict) -> list[str]:
     from hf_detector.evaluation.plots import plot_reliability
 
@@ -499,7 +521,6 @@ def leave_out_section(results: dict) -> list[str]:
             if name.startswith("lo_")}
     if not runs:
         return []
-    held_name = {v: k for k, v in LEAVE_OUT.items()}
     lines = ["## Leave-out protocol (proxy for unseen generators and real pipelines)", "",
              f"Each row is a separate model (CPU budget: {LEAVE_OUT_BUDGET['epochs']:g} epochs on a seeded "
              f"{LEAVE_OUT_BUDGET['max_train_samples']:,}-image sample of the training split) trained without the "
@@ -515,20 +536,7 @@ def leave_out_section(results: dict) -> list[str]:
             continue
         lines += [f"### Recipe `{recipe}`: {description}", "",
                   f"Overrides of train/configs/default.json: `{json.dumps(overrides) if overrides else 'none'}`.", "",
-                  "| held out | held-out AUROC | " + " | ".join(f"{s} FPR" for s in REAL_SOURCES) + " | "
-                  + " | ".join(f"{s} det." for s in FAKE_SOURCES) + " | ECE | in band | acc. outside band |",
-                  "|---|---:|" + "---:|" * (len(REAL_SOURCES) + len(FAKE_SOURCES) + 3)]
-        for summary in rows.values():
-            held = summary["holdout"]
-            label = held_name.get(",".join(held), ",".join(held)) if held else "none (in-distribution)"
-            cells = []
-            for source in (*REAL_SOURCES, *FAKE_SOURCES):
-                value = fmt(summary["per_source"].get(source), 2)
-                cells.append(f"**{value}**" if source in held
-                             else value)
-            lines.append(f"| {label} | {fmt(summary.get('heldout_auroc'))} | " + " | ".join(cells)
-                         + f" | {fmt(summary.get('ece'))} | {fmt(summary.get('band_share'), 2)} | "
-                         f"{fmt(summary.get('accuracy_outside'))} |")
+                  *table_markdown(leave_out_table(rows))]
         worst_real = max(((s, summary["per_source"][s]) for summary in rows.values() for s in REAL_SOURCES
                           if s in summary["per_source"]), key=lambda item: item[1])
         worst_fake = min(((s, summary["per_source"][s]) for summary in rows.values() for s in FAKE_SOURCES
@@ -710,6 +718,11 @@ def update_default_card(default: dict, robustness: dict, logo: dict, leave_out: 
             evaluations[f"robustness: {condition}"] = {k: v for k, v in record.items()
                                                        if k not in ("errors", "model", "data")}
     default["evaluations"] = {**default["evaluations"], **evaluations}
+    if leave_out:  # the card shows the same per-source table as results.md
+        default["leave_out_table"] = {
+            **leave_out_table({name: leave_out_summary(RUNS / name, record) for name, record in leave_out.items()}),
+            "budget": f"{LEAVE_OUT_BUDGET['epochs']:g} epochs on a seeded {LEAVE_OUT_BUDGET['max_train_samples']:,}-image "
+                      "sample of the training split"}
     (DEFAULT_CHECKPOINT / "metrics.json").write_text(json.dumps(default, indent=2))
     try:
         from hf_detector.hub.card import write_card

@@ -135,6 +135,16 @@ def _evaluation_tables(metrics: dict[str, Any]) -> dict[str, Any]:
             "per_source_rows": per_source}
 
 
+def _leave_out_table(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The leave-out table `make report` stores in metrics.json (header, rows of strings), if well formed."""
+    table = metrics.get("leave_out_table")
+    if not isinstance(table, dict) or not isinstance(table.get("header"), list) or not table.get("rows"):
+        return None
+    width = len(table["header"])
+    rows = [[str(c) for c in row] for row in table["rows"] if isinstance(row, list) and len(row) == width]
+    return {"header": [str(h) for h in table["header"]], "rows": rows, "budget": str(table.get("budget") or "")}
+
+
 def build_card(model_dir: Path | str, repo_id: str | None = None) -> ModelCard:
     """Render the model card of a checkpoint directory (pure: reads files, writes nothing)."""
     model_dir = Path(model_dir)
@@ -198,6 +208,7 @@ def build_card(model_dir: Path | str, repo_id: str | None = None) -> ModelCard:
         preprocessing=_preprocessing(processor),
         plots=plots,
         int8_summary=_int8_summary(model_dir),
+        leave_out=_leave_out_table(metrics),
         **_evaluation_tables(metrics),
     )
 
