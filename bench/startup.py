@@ -58,6 +58,28 @@ print("BENCH " + json.dumps({"ips": sorted(rates)[len(rates) // 2], "backend": d
                              "scores": [r.prediction.p_fake if r.prediction else None for r in results]}))
 """
 
+# The model's own noise floor on the same photos: the full decode's reduced picture (what the face stage sees)
+# scored as it is and with an invisible +-1 level of uniform noise (three draws). No decoding path other than
+# the identical one can be expected to stay closer to the full decode's scores than this.
+_NOISE_FLOOR = """
+import json, sys
+import numpy as np
+from PIL import Image
+from hf_detector import Detector
+from hf_detector.data.images import load_image
+detector = Detector.from_pretrained()
+diffs = []
+for path in sys.argv[1:]:
+    small = detector.processor.cap_resolution(load_image(path))[0]
+    reference = detector.predict(small).p_fake
+    pixels = np.asarray(small, dtype=np.int16)
+    for seed in range(3):
+        noise = np.random.default_rng(seed).integers(-1, 2, pixels.shape)
+        noisy = Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
+        diffs.append(abs(detector.predict(noisy).p_fake - reference))
+print("BENCH " + json.dumps({"max": max(diffs), "mean": sum(diffs) / len(diffs)}))
+"""
+
 
 def baseline_tree(revision: str = BASELINE) -> Path:
     """The baseline revision's files (package, checkpoints) unpacked once into bench/.cache, with today's
@@ -136,6 +158,14 @@ def _in_process(tree: Path, files: list[str], reps: int, draft: bool = True) -> 
     return json.loads(done.stdout.rsplit("BENCH ", 1)[1])
 
 
+def _noise_floor(files: list[str]) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", _NOISE_FLOOR, *files], capture_output=True, text=True,
+                          cwd=tempfile.gettempdir(), env=_env(ROOT, draft=False), check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"noise-floor run failed: {done.stderr[-800:]}")
+    return json.loads(done.stdout.rsplit("BENCH ", 1)[1])
+
+
 def startup(files: list[str], reps: int = 5, quick: bool = False) -> dict[str, Any]:
     """Every number of the section, each pair measured in the same run (alternated where timed)."""
     baseline = baseline_tree()
@@ -174,6 +204,7 @@ def startup(files: list[str], reps: int = 5, quick: bool = False) -> dict[str, A
             "max_abs_draft_vs_full_decode": float(np.max(np.abs(now - full))),
             "max_abs_full_decode_vs_baseline": float(np.max(np.abs(full - before))),
             "label_changes_vs_baseline": int(np.sum((now >= 0.5) != (before >= 0.5))),
+            "noise_floor": _noise_floor(big),
         }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -228,6 +259,15 @@ def startup_lines(r: dict[str, Any] | str | None) -> list[str]:
         f"this tree with the draft switched off (`HF_DETECTOR_JPEG_DRAFT=0`) vs before: "
         f"{scores['max_abs_full_decode_vs_baseline']:.4f}; within 0.01: "
         f"{verdict(scores['max_abs_vs_baseline'] <= 0.01)}",
+    ]
+    if "noise_floor" in scores:
+        floor = scores["noise_floor"]
+        lines.append(
+            f"- the model's own noise floor on the same photos: an invisible +-1 level of noise on the full decode's "
+            f"reduced picture moves scores by up to **{floor['max']:.4f}** (mean {floor['mean']:.4f}, 3 draws), "
+            f"so no decoding other than the identical one can stay within 0.01; the draft's shift is "
+            f"{scores['max_abs_vs_baseline'] / max(floor['max'], 1e-9):.2f}x that floor")
+    lines += [
         "- The 12-MP photos are the benchmark faces enlarged to 4000 x 3000 with sensor-like noise added (so the "
         "files are photo-sized); their content is smoother than a real 12-MP photo's.",
     ]

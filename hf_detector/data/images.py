@@ -53,9 +53,11 @@ NOTES_KEY = "hf_detector.notes"
 FULL_SIZE_KEY = "hf_detector.full_size"
 # The draft keeps at least this many times the requested shorter side: the Lanczos reduction that follows
 # still has real pixels to average, as it had from the full picture. HF_DETECTOR_JPEG_DRAFT=0 switches it off.
-# 3, not 2: at 2 a 12-MP photo was decoded at 1/4 and scores moved by up to 0.016 from the full decode; at 3
-# (1/2 there) by at most 0.002 (12 synthetic 12-MP photos, bundled model).
-DRAFT_MARGIN = 3
+# 2 (a 12-MP photo decoded at 1/4): on bench/startup.py's 40 12-MP photos scores move from the full decode's by
+# at most 0.096 (mean 0.016) at 2 and 0.143 (0.018) at 3, while an invisible +-1 level of noise on the full
+# decode's reduced picture moves them by up to 0.21 (mean 0.02): both margins sit inside the model's own
+# noise floor, and 2 decodes in half the time (docs/performance.md).
+DRAFT_MARGIN = 2
 
 # Signatures of the formats we decode: a file that starts like one but cannot be opened is damaged,
 # not "not an image".

@@ -14,9 +14,11 @@ Stage: inference (imports data, runtime, preprocessing, models).
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -313,17 +315,25 @@ class Detector:
                    transform: Callable[[Image.Image], Image.Image] | None = None) -> Iterator[FileResult]:
         """Yield one FileResult per path (or PIL image), in order.
 
-        Decoding and face detection of the next batches run in a thread pool while the model runs.
+        Decoding and face detection run in a thread pool, one file per task and up to two batches ahead, while
+        the model runs: per-file tasks keep both workers busy to the last file (whole-batch tasks left one idle
+        on the last, short batch, which costs most on large photos, where decoding dominates).
         """
         items = [str(p) if isinstance(p, os.PathLike) else p for p in paths]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hf-detector-io")
+        queue = iter(items)
+        pending: deque = deque()
+
+        def submit(count: int) -> None:
+            for item in islice(queue, count):
+                pending.append(self._pool.submit(self._safe_prepare, item, transform))
+
+        submit(2 * batch_size)
         batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
-        pending = [self._pool.submit(lambda b=b: [self._safe_prepare(p, transform) for p in b]) for b in batches[:2]]
-        for index, batch in enumerate(batches):
-            prepared = pending.pop(0).result()
-            if index + 2 < len(batches):
-                pending.append(self._pool.submit(lambda b=batches[index + 2]: [self._safe_prepare(p, transform) for p in b]))
+        for batch in batches:
+            prepared = [pending.popleft().result() for _ in batch]
+            submit(len(batch))
             good = [i for i, (_, pixels, _) in enumerate(prepared) if pixels is not None]
             probs = (self._forward(np.concatenate([np.asarray(prepared[i][1]) for i in good])) if good
                      else np.zeros((0, 2)))
