@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from model_change import END as MODEL_END
+from model_change import START as MODEL_START
+from model_change import model_change_lines
 from startup import startup_lines
 
 
@@ -328,6 +331,8 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"- default training run ≤ 15 minutes: **~{projected:.0f} min** projected from the real Trainer's "
                      f"rate ({'met' if projected <= 15 else 'not met'})")
     lines.append("")
+    if "model_change" in r:
+        lines += ["", MODEL_START, *model_change_lines(r["model_change"]), MODEL_END]
     if "startup" in r:
         lines += ["", "<!-- startup section: bench/startup.py -->", *startup_lines(r["startup"]),
                   "<!-- end of startup section -->"]

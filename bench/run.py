@@ -33,6 +33,7 @@ import cli_throughput as cli_section
 import face_detectors as face_section
 import int8_check as int8_section
 import latency as latency_section
+import model_change as model_section
 import reference_models as reference_section
 import render as render_section
 import startup as startup_section
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-app", action="store_true", help="skip the app load test")
     parser.add_argument("--output", default=str(DOC))
     parser.add_argument("--from-json", default=None, help="re-render docs/performance.md from a saved run")
-    parser.add_argument("--only", choices=["startup"], default=None,
+    parser.add_argument("--only", choices=["startup", "model"], default=None,
                         help="run one section and replace just its part of docs/performance.md")
     args = parser.parse_args(argv)
     if args.from_json:
@@ -56,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     quick = args.quick
     per_source = args.per_source or (3 if quick else 25)
+    if args.only == "model":
+        files, _, _ = benchmark_images(per_source)
+        result = model_section.model_change(model_path()[0], files[:16 if quick else 48], reps=1 if quick else 3)
+        model_section.write_section(Path(args.output), model_section.model_change_lines(result))
+        print("\n".join(model_section.model_change_lines(result)))
+        return 0
     if args.only == "startup":
         files, _, _ = benchmark_images(per_source)
         result = startup_section.startup(files, reps=3 if quick else 5, quick=quick)
@@ -83,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return value
 
     report["latency"] = step("latency", lambda: latency_section.latency(model, small, reps=1 if quick else 2))
+    report["model_change"] = step("model change", lambda: model_section.model_change(
+        model, files[:16 if quick else 48], reps=1 if quick else 3))
     scored = len(files) if not quick else 16
     report["int8"] = step("int8 quantisation",
                           lambda: int8_section.int8_candidate(model, files[:scored], labels[:scored], reps=5 if quick else 30,
