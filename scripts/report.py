@@ -94,6 +94,10 @@ RECIPES: dict[str, tuple[str, dict]] = {
     # a recipe's num_train_epochs replaces the protocol's budget (same 3,000 images, more passes)
     "epochs4": ("the default recipe trained twice as long (4 epochs over the same 3,000 images)",
                 {"num_train_epochs": 4.0}),
+    # the dataset README's trap: FFHQ alignment came mostly with fakes; balance real and fake inside that look
+    "ffhq_group": ("the default recipe with real and fake balanced inside the FFHQ-aligned sources "
+                   "(ffhq-140k, ffhq-wfir, omi, sg1-140k, sg3pool) and inside the rest",
+                   {"balance_group": "ffhq-140k,ffhq-wfir,omi,sg1-140k,sg3pool"}),
 }
 
 

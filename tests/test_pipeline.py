@@ -198,6 +198,22 @@ def test_source_balanced_weights() -> None:
     assert abs(weights[:100].sum() - weights[100:].sum()) < 1e-6  # and both classes count equally
 
 
+def test_balance_group_balances_classes_inside_a_shared_look() -> None:
+    from hf_detector.data.weighting import source_balanced_weights
+
+    # an "aligned" look: 10 real photos against 80 fakes; elsewhere 100 reals against 20 fakes
+    labels = [0] * 10 + [1] * 80 + [0] * 100 + [1] * 20
+    sources = ["aligned-real"] * 10 + ["gan-1"] * 40 + ["gan-2"] * 40 + ["phone"] * 100 + ["diffusion"] * 20
+    plain = source_balanced_weights(labels, sources)
+    grouped = source_balanced_weights(labels, sources, groups=[["aligned-real", "gan-1", "gan-2"]])
+    assert abs(grouped.mean() - 1) < 1e-9
+    assert abs(grouped[:10].sum() - grouped[10:90].sum()) < 1e-6  # inside the look, real = fake
+    assert abs(grouped[90:190].sum() - grouped[190:].sum()) < 1e-6  # and outside it
+    assert abs(grouped[:90].sum() / grouped.sum() - 90 / 210) < 1e-9  # the group keeps its share
+    assert plain[10:90].sum() > 1.3 * plain[:10].sum()  # without the group the look leans fake (2 fake sources : 1 real)
+    assert (source_balanced_weights(labels, sources, groups=()) == plain).all()
+
+
 @pytest.mark.slow
 def test_corrupt_training_images_are_skipped_and_counted(tmp_path: Path, caplog) -> None:
     data = make_image_folder(tmp_path / "faces", per_class=12)

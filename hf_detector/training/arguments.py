@@ -91,6 +91,9 @@ class DataArguments:
     source_balance: bool = field(default=False, metadata={
         "help": "weight every sample so each source counts equally within its class (and classes equally); "
                 "keeps rare sources such as FFHQ-style real portraits from being drowned out"})
+    balance_group: str = field(default="", metadata={
+        "help": "with source_balance: comma-separated sources that share a look (e.g. the FFHQ-aligned ones, "
+                "real and fake); that group and the rest are each class-balanced on their own"})
     calibrate: bool = field(default=True, metadata={"help": "temperature scaling + threshold on validation"})
     preprocessing_num_workers: int = field(default=1, metadata={"help": "processes for the face-crop cache"})
 

@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     augmentation_config = augmentation_config_from(data_args)
     data_sources = training_sources(splits["train"]) if "train" in splits else []  # before transforms
     if data_args.source_balance and "train" in splits:
-        weights = source_balanced_weights(split_labels["train"], sources["train"])
+        group = [name.strip() for name in data_args.balance_group.split(",") if name.strip()]
+        weights = source_balanced_weights(split_labels["train"], sources["train"], groups=[group] if group else ())
         splits["train"] = splits["train"].add_column("sample_weight", weights.tolist())
     attach_transforms(splits, processor, build_train_augmentation(augmentation_config, seed=training_args.seed))
 
@@ -432,6 +433,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "face_context": data_args.face_context, "face_detector": data_args.face_detector,
             "augment": asdict(augmentation_config), "kalman": data_args.kalman,
             "class_weights": data_args.class_weights, "source_balance": data_args.source_balance,
+            "balance_group": data_args.balance_group,
             "freeze_backbone": model_args.freeze_backbone, "soup_with": soup,
             "crop_methods": crop_methods,
         },
