@@ -265,7 +265,7 @@ def startup_lines(r: dict[str, Any] | str | None) -> list[str]:
         lines.append(
             f"- the model's own noise floor on the same photos: an invisible +-1 level of noise on the full decode's "
             f"reduced picture moves scores by up to **{floor['max']:.4f}** (mean {floor['mean']:.4f}, 3 draws), "
-            f"so no decoding other than the identical one can stay within 0.01; the draft's shift is "
+            f"so a decoding that differs from the full one by even one level cannot be expected to stay within 0.01; the draft's shift is "
             f"{scores['max_abs_vs_baseline'] / max(floor['max'], 1e-9):.2f}x that floor")
     lines += [
         "- The 12-MP photos are the benchmark faces enlarged to 4000 x 3000 with sensor-like noise added (so the "
