@@ -187,3 +187,12 @@ def test_kept_in_fp32_picks_grouped_convs_first_conv_and_head() -> None:
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 4, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])])
     assert quantize.kept_in_fp32(onnx.helper.make_model(graph).graph) == ["depthwise", "stem", "head"]
+
+
+def test_crops_of_takes_the_light_runtimes_numpy_pixels(trained_tiny_model: Path, image_folder: Path) -> None:
+    """`hf-detector quantize` frames crops with the default (ONNX, numpy) detector: same crops as PyTorch's."""
+    paths = [str(p) for p in sorted(image_folder.rglob("*.png"))][:4]
+    light = quantize.crops_of(Detector.from_pretrained(str(trained_tiny_model)), paths)
+    eager = quantize.crops_of(Detector.from_pretrained(str(trained_tiny_model), backend="pytorch"), paths)
+    assert light.shape == eager.shape and light.shape[0] == len(paths)
+    np.testing.assert_allclose(light, eager, atol=1e-5)

@@ -267,5 +267,6 @@ def training_split_files(checkpoint: str | os.PathLike, data: str, validation_fr
 
 def crops_of(detector: Any, paths: list[str]) -> np.ndarray:
     """Processed crops (N, C, H, W) of image files, through the checkpoint's own face stage + processor."""
-    rows = [detector.prepare(path)[1].numpy() for path in paths]
+    # np.asarray: the light runtime gives numpy pixels, the PyTorch backend a CPU tensor
+    rows = [np.asarray(detector.prepare(path)[1]) for path in paths]
     return np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, 3, 1, 1), np.float32)
