@@ -100,3 +100,14 @@ def model_path() -> tuple[Path, str]:
 
 # MTCNN search sizes tried as candidates (agreement and face-detector sections)
 SMALL_DETECT_SIZES = (160, 128)
+
+
+def write_section(doc: Path, start: str, end: str, lines: list[str]) -> None:
+    """Replace (or append) one section between its markers in docs/performance.md, leaving the rest as it is."""
+    text = doc.read_text() if doc.exists() else ""
+    block = "\n".join([start, *lines, end])
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    doc.write_text(text)

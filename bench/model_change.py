@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import common
 from common import CACHE, ROOT, interleaved, median_ms
 
 PREVIOUS = "d28f153^"  # the bundled model before it was retrained on the 8,952-image set
@@ -66,10 +67,4 @@ START, END = "<!-- model-change section: bench/model_change.py -->", "<!-- end o
 
 def write_section(doc: Path, lines: list[str]) -> None:
     """Replace (or append) this section between its markers in docs/performance.md."""
-    text = doc.read_text() if doc.exists() else ""
-    block = "\n".join([START, *lines, END])
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    doc.write_text(text)
+    common.write_section(doc, START, END, lines)

@@ -7,6 +7,8 @@ from typing import Any
 from model_change import END as MODEL_END
 from model_change import START as MODEL_START
 from model_change import model_change_lines
+from startup import END as STARTUP_END
+from startup import START as STARTUP_START
 from startup import startup_lines
 
 
@@ -334,6 +336,5 @@ def render(r: dict[str, Any]) -> str:
     if "model_change" in r:
         lines += ["", MODEL_START, *model_change_lines(r["model_change"]), MODEL_END]
     if "startup" in r:
-        lines += ["", "<!-- startup section: bench/startup.py -->", *startup_lines(r["startup"]),
-                  "<!-- end of startup section -->"]
-    return "\n".join(lines)
+        lines += ["", STARTUP_START, *startup_lines(r["startup"]), STARTUP_END]
+    return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
 from common import CACHE, ROOT
 from PIL import Image
@@ -274,13 +275,9 @@ def startup_lines(r: dict[str, Any] | str | None) -> list[str]:
     return lines
 
 
+START, END = "<!-- startup section: bench/startup.py -->", "<!-- end of startup section -->"
+
+
 def write_section(doc: Path, lines: list[str]) -> None:
-    """Replace (or append) the section between its markers in docs/performance.md."""
-    start, end = "<!-- startup section: bench/startup.py -->", "<!-- end of startup section -->"
-    text = doc.read_text() if doc.exists() else ""
-    block = "\n".join([start, *lines, end])
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    doc.write_text(text)
+    """Replace (or append) this section between its markers in docs/performance.md."""
+    common.write_section(doc, START, END, lines)
