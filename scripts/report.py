@@ -98,6 +98,12 @@ RECIPES: dict[str, tuple[str, dict]] = {
     "ffhq_group": ("the default recipe with real and fake balanced inside the FFHQ-aligned sources "
                    "(ffhq-140k, ffhq-wfir, omi, sg1-140k, sg3pool) and inside the rest",
                    {"balance_group": "ffhq-140k,ffhq-wfir,omi,sg1-140k,sg3pool"}),
+    # Seed soup (Wortsman et al., 2022): two more seeds of the default on the same 3,000 images (the subset
+    # follows split_seed), then the seed-42 run averaged with them; "{holdout}" names each run's leave-out.
+    "seed43": ("the default recipe, seed 43 (a soup ingredient; with seed44, the run-to-run spread)", {"seed": 43}),
+    "seed44": ("the default recipe, seed 44 (a soup ingredient)", {"seed": 44}),
+    "soup3": ("the uniform weight average of the default's seeds 42, 43 and 44, calibrated anew",
+              {"soup_with": "runs/report/lo_seed43_{holdout},runs/report/lo_seed44_{holdout}"}),
 }
 
 
@@ -112,9 +118,10 @@ def leave_out_experiments(recipes: dict[str, tuple[str, dict]]) -> list[Experime
         overrides = dict(overrides)
         epochs = overrides.pop("num_train_epochs", LEAVE_OUT_BUDGET["epochs"])
         for holdout in (holdouts if recipe == "default" else SCREEN[1:]):  # leave-out runs test ID too
+            named = {k: v.format(holdout=_slug(holdout)) if isinstance(v, str) else v for k, v in overrides.items()}
             out.append(Experiment(
                 f"lo_{recipe}_{_slug(holdout)}", "leaveout",
-                f"{description}; held out: {holdouts[holdout]}", {**overrides, "holdout": holdout, "int8": False},
+                f"{description}; held out: {holdouts[holdout]}", {**named, "holdout": holdout, "int8": False},
                 epochs=epochs, max_train_samples=LEAVE_OUT_BUDGET["max_train_samples"]))
     return out
 
@@ -226,6 +233,8 @@ def train_experiment(experiment: Experiment, epochs: float | None, force: bool, 
     print(f"[report] training {experiment.name}: {experiment.description}")
     argv = []
     for name, value in arguments.items():  # not `key`: that is the stamp written below
+        if name == "soup_with":  # repository-relative in the stamp, absolute for the trainer (any cwd)
+            value = ",".join(str(ROOT / path) for path in str(value).split(","))
         argv += [f"--{name}", str(value)]
     train_main(argv)
     stamp.write_text(json.dumps(key, indent=2))

@@ -50,8 +50,10 @@ class DataArguments:
     test_fraction: float = field(default=0.15)
     split_seed: int = field(default=42)
     holdout: str = field(default="", metadata={"help": "comma-separated sources/generators to hold out entirely"})
-    max_train_samples: int | None = field(default=None)
-    max_eval_samples: int | None = field(default=None)
+    max_train_samples: int | None = field(default=None, metadata={
+        "help": "train on a subset of this many images, drawn with split_seed (the same images for every seed)"})
+    max_eval_samples: int | None = field(default=None, metadata={
+        "help": "evaluate on subsets of this many images, drawn with split_seed"})
     face_crop: bool = field(default=True, metadata={"help": "detect and crop the face (centre crop otherwise)"})
     face_align: bool = field(default=True, metadata={"help": "landmark alignment of every face"})
     face_margin: float = field(default=-0.25, metadata={"help": "context around the face box; negative = inner face"})

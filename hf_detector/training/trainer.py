@@ -290,12 +290,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     holdout = [h for h in data_args.holdout.split(",") if h.strip()]
     splits = split_faces(dataset, SplitSpec(data_args.validation_fraction, data_args.test_fraction,
                                             data_args.split_seed, holdout))
+    # Subsets are drawn with the split's seed: which images a run sees is part of the split, so runs that
+    # differ only in `seed` (init, order, augmentation: soup ingredients, seed spread) see the same images.
     if data_args.max_train_samples and "train" in splits:
-        splits["train"] = splits["train"].shuffle(seed=training_args.seed).select(
+        splits["train"] = splits["train"].shuffle(seed=data_args.split_seed).select(
             range(min(data_args.max_train_samples, len(splits["train"]))))
     if data_args.max_eval_samples:
         for name in [n for n in splits if n != "train"]:
-            splits[name] = splits[name].shuffle(seed=training_args.seed).select(
+            splits[name] = splits[name].shuffle(seed=data_args.split_seed).select(
                 range(min(data_args.max_eval_samples, len(splits[name]))))
 
     crop_methods = {name: {m: split["crop_method"].count(m) for m in set(split["crop_method"])}
