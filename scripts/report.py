@@ -103,7 +103,7 @@ RECIPES: dict[str, tuple[str, dict]] = {
     "seed43": ("the default recipe, seed 43 (a soup ingredient; with seed44, the run-to-run spread)", {"seed": 43}),
     "seed44": ("the default recipe, seed 44 (a soup ingredient)", {"seed": 44}),
     "soup3": ("the uniform weight average of the default's seeds 42, 43 and 44, calibrated anew",
-              {"soup_with": "runs/report/lo_seed43_{holdout},runs/report/lo_seed44_{holdout}"}),
+              {"soup_with": ",".join(f"{RUNS.relative_to(ROOT)}/lo_{seed}_{{holdout}}" for seed in ("seed43", "seed44"))}),
 }
 
 
