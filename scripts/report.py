@@ -102,6 +102,15 @@ RECIPES: dict[str, tuple[str, dict]] = {
     # follows split_seed), then the seed-42 run averaged with them; "{holdout}" names each run's leave-out.
     "seed43": ("the default recipe, seed 43 (a soup ingredient; with seed44, the run-to-run spread)", {"seed": 43}),
     "seed44": ("the default recipe, seed 44 (a soup ingredient)", {"seed": 44}),
+    # issue 24's backbone lever: TensorFlow's ImageNet EfficientNet-Lite0 (4.7 M parameters vs MobileNetV2's 3.5 M)
+    "lite0": ("EfficientNet-Lite0 (ImageNet) instead of MobileNetV2, the default recipe otherwise",
+              {"model": "efficientnet_lite0"}),
+    "lite0_seed43": ("lite0, seed 43 (the seed spread beside the default's seeds 43 and 44)",
+                     {"model": "efficientnet_lite0", "seed": 43}),
+    # issue 24's residual lever: the model sees pixels minus their 3x3 blur (x10) instead of the picture
+    "highpass": ("the default recipe on the high-pass residual (pixels minus a 3x3 binomial blur, x10) instead "
+                 "of the picture", {"highpass_gain": 10.0}),
+    "highpass_seed43": ("highpass, seed 43", {"highpass_gain": 10.0, "seed": 43}),
     "soup3": ("the uniform weight average of the default's seeds 42, 43 and 44, calibrated anew",
               {"soup_with": ",".join(f"{RUNS.relative_to(ROOT)}/lo_{seed}_{{holdout}}" for seed in ("seed43", "seed44"))}),
 }

@@ -217,3 +217,30 @@ def test_pipeline_pickles(photo):
     augment = T.build_train_augmentation(seed=3)
     clone = pickle.loads(pickle.dumps(augment))
     np.testing.assert_array_equal(np.asarray(augment(photo)), np.asarray(clone(photo)))
+
+
+def test_highpass_input_is_the_residual_and_the_same_on_both_processors(tmp_path) -> None:
+    """highpass_gain > 0: a flat picture becomes mid-grey whatever its colour, an edge keeps its residual, and
+    the transformers processor, its saved copy and the light runtime's processor give the same pixels."""
+    from hf_detector.preprocessing.core import LightProcessor
+    from hf_detector.preprocessing.processor import FaceImageProcessor
+
+    processor = FaceImageProcessor(do_face_crop=False, size=16, highpass_gain=10.0, do_normalize=False)
+    for colour in ((0, 0, 0), (200, 30, 90)):
+        flat = processor.finish_array(Image.new("RGB", (16, 16), colour))
+        assert np.allclose(flat, 0.5, atol=1e-6)
+    edge = np.zeros((16, 16, 3), np.uint8)
+    edge[:, 8:] = 255
+    pixels = processor.finish_array(Image.fromarray(edge))
+    assert pixels[:, :, 7].max() < 0.5 - 2 and pixels[:, :, 8].min() > 0.5 + 2  # 10 x (0 - 1/4), 10 x (1 - 3/4)
+    assert np.allclose(pixels[:, :, :6], 0.5)
+    processor.save_pretrained(tmp_path)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8))
+    reloaded = FaceImageProcessor.from_pretrained(tmp_path)
+    assert reloaded.highpass_gain == 10.0
+    light = LightProcessor.from_pretrained(tmp_path)
+    assert np.array_equal(light.finish_array(image), processor.finish_array(image))
+    assert not np.array_equal(FaceImageProcessor(do_face_crop=False, size=16, do_normalize=False)
+                              .finish_array(image), processor.finish_array(image))
+    with pytest.raises(ValueError, match="highpass_gain"):
+        FaceImageProcessor(highpass_gain=-1)

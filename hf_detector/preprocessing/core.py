@@ -81,6 +81,13 @@ def checked_short_side(value: int | None) -> int:
 
 
 
+def binomial_blur(array: np.ndarray) -> np.ndarray:
+    """(H, W, C) float array blurred by the separable 3x3 binomial kernel [1, 2, 1] / 4 (edges replicated)."""
+    padded = np.pad(array, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    rows = (padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]) / 4
+    return (rows[:-2] + 2 * rows[1:-1] + rows[2:]) / 4
+
+
 class FaceProcessing:
     """The settings and the work of the preprocessing (see the module docstring)."""
 
@@ -103,6 +110,7 @@ class FaceProcessing:
         do_normalize: bool = True,
         image_mean: list[float] | None = None,
         image_std: list[float] | None = None,
+        highpass_gain: float = 0.0,
     ) -> None:
         if isinstance(size, int):
             size = {"height": size, "width": size}
@@ -135,6 +143,12 @@ class FaceProcessing:
         self.do_kalman = do_kalman
         self.kalman_process_noise = float(kalman_process_noise)
         self.kalman_measurement_noise = float(kalman_measurement_noise)
+        # > 0: the model sees the high-pass residual of its input (pixels minus their 3x3 binomial blur, times
+        # this gain, around mid-grey) instead of the picture: texture and resampling traces without the
+        # colour, lighting and framing that let a model learn "the FFHQ look" (issue 24's residual lever).
+        self.highpass_gain = float(highpass_gain or 0.0)
+        if self.highpass_gain < 0:
+            raise ValueError(f"highpass_gain must be 0 (off) or > 0, got {highpass_gain}")
         self.do_normalize = do_normalize
         self.image_mean = list(image_mean or IMAGENET_MEAN)
         self.image_std = list(image_std or IMAGENET_STD)
@@ -209,6 +223,8 @@ class FaceProcessing:
         if image.size != (width, height):
             image = image.resize((width, height), resample=Image.Resampling(self.resample))
         array = np.asarray(image, dtype=np.float32) / 255.0
+        if self.highpass_gain:
+            array = 0.5 + self.highpass_gain * (array - binomial_blur(array))
         if self.do_normalize:
             array = (array - np.asarray(self.image_mean, np.float32)) / np.asarray(self.image_std, np.float32)
         return np.ascontiguousarray(array.transpose(2, 0, 1))

@@ -6,7 +6,8 @@ two stages so that training can cache the expensive face stage once and augment 
 
     crop(image)   cap the resolution at the training images' (max_short_side) -> face detection +
                   framing (context crop, alignment or centre crop) -> canonical crop_size square
-    finish(crops) optional Kalman denoising -> resize to the model size -> tensor -> normalise
+    finish(crops) optional Kalman denoising -> resize to the model size -> optional high-pass residual ->
+                  tensor -> normalise
 
 The work itself is `core.FaceProcessing` (numpy + Pillow); this class makes it a transformers image
 processor (torch tensors, `save_pretrained`, `AutoImageProcessor`). `core.LightProcessor` is the same
@@ -60,6 +61,7 @@ class FaceImageProcessor(FaceProcessing, BaseImageProcessor):
         do_normalize: bool = True,
         image_mean: list[float] | None = None,
         image_std: list[float] | None = None,
+        highpass_gain: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -69,7 +71,7 @@ class FaceImageProcessor(FaceProcessing, BaseImageProcessor):
             max_short_side=max_short_side, reduced_jpeg_quality=reduced_jpeg_quality, size=size, resample=resample,
             do_kalman=do_kalman, kalman_process_noise=kalman_process_noise,
             kalman_measurement_noise=kalman_measurement_noise, do_normalize=do_normalize, image_mean=image_mean,
-            image_std=image_std)
+            image_std=image_std, highpass_gain=highpass_gain)
 
     # -- stage 2: pixels for the model -----------------------------------------------------------
     def finish_one(self, crop: Image.Image) -> torch.Tensor:

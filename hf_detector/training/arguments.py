@@ -89,6 +89,9 @@ class DataArguments:
     kalman: bool = field(default=False, metadata={"help": "Kalman-filter denoising (the prototype's), opt-in"})
     kalman_process_noise: float = field(default=1e-3)
     kalman_measurement_noise: float = field(default=1e-2)
+    highpass_gain: float = field(default=0.0, metadata={
+        "help": "> 0: the model sees the high-pass residual of its input (minus a 3x3 binomial blur) times this "
+                "gain instead of the picture, in training and inference alike (0 = the picture)"})
     class_weights: bool = field(default=True, metadata={"help": "weight the loss by inverse class frequency"})
     source_balance: bool = field(default=False, metadata={
         "help": "weight every sample so each source counts equally within its class (and classes equally); "
@@ -183,4 +186,5 @@ def build_processor(model_args: ModelArguments, data_args: DataArguments) -> Fac
         do_kalman=data_args.kalman,
         kalman_process_noise=data_args.kalman_process_noise,
         kalman_measurement_noise=data_args.kalman_measurement_noise,
+        highpass_gain=data_args.highpass_gain,
     )
