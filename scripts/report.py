@@ -111,6 +111,11 @@ RECIPES: dict[str, tuple[str, dict]] = {
     "highpass": ("the default recipe on the high-pass residual (pixels minus a 3x3 binomial blur, x10) instead "
                  "of the picture", {"highpass_gain": 10.0}),
     "highpass_seed43": ("highpass, seed 43", {"highpass_gain": 10.0, "seed": 43}),
+    # the robustness lever: +-1 level of noise moves the default's scores by up to 0.2, so train two views of
+    # every crop (independent augmentations, +-1 level noise on the second) to agree (AugMix's JS consistency)
+    "consistency": ("the default recipe with a two-view consistency loss (cross-entropy on both views + 10 x "
+                    "their Jensen-Shannon divergence)", {"consistency_weight": 10.0}),
+    "consistency_seed43": ("consistency, seed 43", {"consistency_weight": 10.0, "seed": 43}),
     "soup3": ("the uniform weight average of the default's seeds 42, 43 and 44, calibrated anew",
               {"soup_with": ",".join(f"{RUNS.relative_to(ROOT)}/lo_{seed}_{{holdout}}" for seed in ("seed43", "seed44"))}),
 }

@@ -297,6 +297,63 @@ def test_out_of_range_augmentation_probability_fails_before_any_work(tmp_path: P
     assert not (tmp_path / "run").exists()
 
 
+def test_jensen_shannon_is_zero_for_equal_views_symmetric_and_bounded() -> None:
+    from hf_detector.training.trainer import jensen_shannon
+
+    a = torch.tensor([[2.0, -1.0], [0.0, 0.0], [-30.0, 30.0]])
+    b = torch.tensor([[-1.0, 2.0], [0.0, 0.0], [30.0, -30.0]])
+    assert torch.allclose(jensen_shannon(a, a), torch.zeros(3), atol=1e-7)
+    assert torch.allclose(jensen_shannon(a, b), jensen_shannon(b, a))
+    divergence = jensen_shannon(a, b)
+    assert divergence[1] == 0 and 0 < divergence[0] < divergence[2] <= torch.log(torch.tensor(2.0)) + 1e-6
+
+
+def test_consistency_loss_is_cross_entropy_plus_weighted_divergence() -> None:
+    """Identical views: the two-view loss is the per-sample weighted cross-entropy (class weights as sample
+    weights, the source-balance path's form); different views add weight x their Jensen-Shannon divergence."""
+    from types import SimpleNamespace
+
+    from hf_detector.training.trainer import DetectorTrainer, jensen_shannon
+
+    torch.manual_seed(0)
+    model = create_model("custom_cnn", image_size=24).train()  # no BatchNorm: train mode = eval mode ...
+    model.dropout.p = 0.0  # ... once dropout is off, so the views are deterministic
+    pixels, labels = torch.randn(6, 3, 24, 24), torch.tensor([0, 1, 1, 0, 1, 1])
+    trainer = DetectorTrainer.__new__(DetectorTrainer)  # compute_loss reads only these attributes
+    trainer.args = SimpleNamespace(label_smoothing_factor=0.1)
+    trainer.class_weights, trainer.consistency_weight = torch.tensor([2.0, 1.0]), 10.0
+
+    def loss(second: torch.Tensor) -> torch.Tensor:
+        return trainer.compute_loss(model, {"pixel_values": pixels, "pixel_values_2": second, "labels": labels})
+
+    with torch.no_grad():
+        weight = torch.tensor([2.0, 1.0])[labels]  # a class weight weighs each sample by its label's weight
+        plain = (torch.nn.functional.cross_entropy(model(pixel_values=pixels).logits, labels, reduction="none",
+                                                   label_smoothing=0.1) * weight).sum() / weight.sum()
+        assert torch.allclose(loss(pixels.clone()), plain, atol=1e-6)
+        other = pixels + 0.5 * torch.randn_like(pixels)
+        logits_a, logits_b = model(pixel_values=pixels).logits, model(pixel_values=other).logits
+        expected = ((torch.nn.functional.cross_entropy(logits_a, labels, reduction="none", label_smoothing=0.1)
+                     + torch.nn.functional.cross_entropy(logits_b, labels, reduction="none", label_smoothing=0.1))
+                    / 2 + 10.0 * jensen_shannon(logits_a, logits_b))
+        assert torch.allclose(loss(other), (expected * weight).sum() / weight.sum(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_consistency_training_runs_and_is_recorded(tmp_path: Path) -> None:
+    data = make_image_folder(tmp_path / "faces", per_class=8)
+    record = train_main(tiny_training_argv(data, tmp_path / "run", model="custom_cnn", image_size=24, max_steps=2,
+                                           extra=["--consistency_weight", "5"]))
+    assert record["training"]["consistency_weight"] == 5.0
+    assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_negative_consistency_weight_fails_before_any_work(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        train_main(tiny_training_argv(tmp_path / "missing", tmp_path / "run", extra=["--consistency_weight", "-1"]))
+    assert "--consistency_weight must be >= 0" in capsys.readouterr().err
+
+
 def test_bad_processor_flag_fails_before_any_work(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         train_main(tiny_training_argv(tmp_path / "missing", tmp_path / "run", extra=["--face_context", "-1"]))

@@ -92,6 +92,10 @@ class DataArguments:
     highpass_gain: float = field(default=0.0, metadata={
         "help": "> 0: the model sees the high-pass residual of its input (minus a 3x3 binomial blur) times this "
                 "gain instead of the picture, in training and inference alike (0 = the picture)"})
+    consistency_weight: float = field(default=0.0, metadata={
+        "help": "> 0: every training crop is augmented twice (plus +-1 level of noise on the second view) and "
+                "the loss adds this weight x the Jensen-Shannon divergence of the two predictions (AugMix's "
+                "consistency; ~1.8x the training time); 0 = one view, plain cross-entropy"})
     class_weights: bool = field(default=True, metadata={"help": "weight the loss by inverse class frequency"})
     source_balance: bool = field(default=False, metadata={
         "help": "weight every sample so each source counts equally within its class (and classes equally); "
@@ -155,6 +159,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     try:  # before any data is read, naming the flag rather than the config field
         for name in _PROBABILITY_FLAGS:
             check_probability(f"--{name}", getattr(data_args, name))
+        if data_args.consistency_weight < 0:
+            raise ValueError(f"--consistency_weight must be >= 0 (0 = off), got {data_args.consistency_weight}")
         build_processor(model_args, data_args)  # the processor's own checks (face_context, max_short_side, ...)
     except ValueError as error:
         parser.error(str(error))

@@ -110,13 +110,26 @@ def cache_face_crops(dataset: Dataset, processor: FaceImageProcessor, num_proc: 
     return with_crops.remove_columns([c for c in ("image", "crop_error") if c in with_crops.column_names])
 
 
-def attach_transforms(splits: DatasetDict, processor: FaceImageProcessor, augmentation) -> None:
-    """Lazy transforms: pixels are produced per batch, never decoded for the whole set at once."""
+# The second view's invisible noise: +-1 level of 255 (what a different JPEG decoder or resampler moves)
+VIEW_NOISE_LEVELS = 1.0
+
+
+def attach_transforms(splits: DatasetDict, processor: FaceImageProcessor, augmentation,
+                      two_views: bool = False) -> None:
+    """Lazy transforms: pixels are produced per batch, never decoded for the whole set at once.
+
+    `two_views`: each training crop is augmented a second time (`pixel_values_2`, with +-1 level of uniform
+    noise) for the consistency loss."""
 
     def train_transform(batch: dict[str, list]) -> dict[str, Any]:
-        crops = [augmentation(crop.convert("RGB"), label) for crop, label in zip(batch["crop"], batch["label"],
-                                                                                  strict=True)]
+        pairs = list(zip(batch["crop"], batch["label"], strict=True))
+        crops = [augmentation(crop.convert("RGB"), label) for crop, label in pairs]
         features = {"pixel_values": processor.finish(crops), "labels": torch.tensor(batch["label"])}
+        if two_views:
+            second = processor.finish([augmentation(crop.convert("RGB"), label) for crop, label in pairs])
+            std = torch.tensor(processor.image_std if processor.do_normalize else [1.0] * 3).view(1, 3, 1, 1)
+            noise = (torch.rand_like(second) * 2 - 1) * (VIEW_NOISE_LEVELS / 255) / std
+            features["pixel_values_2"] = second + noise
         if "sample_weight" in batch:
             features["sample_weight"] = torch.tensor(batch["sample_weight"], dtype=torch.float32)
         return features
@@ -132,17 +145,31 @@ def attach_transforms(splits: DatasetDict, processor: FaceImageProcessor, augmen
 def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples]),
              "labels": torch.stack([torch.as_tensor(e["labels"]) for e in examples])}
+    if "pixel_values_2" in examples[0]:
+        batch["pixel_values_2"] = torch.stack([e["pixel_values_2"] for e in examples])
     if "sample_weight" in examples[0]:
         batch["sample_weight"] = torch.stack([torch.as_tensor(e["sample_weight"]) for e in examples])
     return batch
 
 
-class DetectorTrainer(TrainerHubMixin, Trainer):
-    """Cross-entropy with class weights (balance real vs fake) and label smoothing."""
+def jensen_shannon(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """Per-sample Jensen-Shannon divergence of two predictions (AugMix's consistency term, in nats)."""
+    log_a, log_b = logits_a.log_softmax(-1), logits_b.log_softmax(-1)
+    log_mean = torch.logsumexp(torch.stack([log_a, log_b]), dim=0) - torch.log(torch.tensor(2.0))
+    kl = torch.nn.functional.kl_div
+    return (kl(log_mean, log_a, log_target=True, reduction="none").sum(-1)
+            + kl(log_mean, log_b, log_target=True, reduction="none").sum(-1)) / 2
 
-    def __init__(self, *args: Any, class_weights: torch.Tensor | None = None, **kwargs: Any) -> None:
+
+class DetectorTrainer(TrainerHubMixin, Trainer):
+    """Cross-entropy with class weights (balance real vs fake) and label smoothing; with `consistency_weight`,
+    cross-entropy on two augmented views of each crop plus that weight x their Jensen-Shannon divergence."""
+
+    def __init__(self, *args: Any, class_weights: torch.Tensor | None = None, consistency_weight: float = 0.0,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
+        self.consistency_weight = float(consistency_weight)
         # compute_loss returns a per-batch mean, not a sum over `num_items_in_batch`: tell the Trainer, so it
         # divides by gradient_accumulation_steps (otherwise GA multiplies the loss and gradients).
         self.model_accepts_loss_kwargs = False
@@ -150,6 +177,9 @@ class DetectorTrainer(TrainerHubMixin, Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
         sample_weight = inputs.pop("sample_weight", None)
+        second = inputs.pop("pixel_values_2", None)
+        if second is not None and model.training and self.consistency_weight:
+            return self._consistency_loss(model, inputs, second, labels, sample_weight, return_outputs)
         outputs = model(**inputs)
         if sample_weight is not None and model.training:
             per_sample = torch.nn.functional.cross_entropy(
@@ -161,6 +191,23 @@ class DetectorTrainer(TrainerHubMixin, Trainer):
                 outputs.logits, labels,
                 weight=None if self.class_weights is None else self.class_weights.to(outputs.logits.device),
                 label_smoothing=self.args.label_smoothing_factor)
+        return (loss, outputs) if return_outputs else loss
+
+    def _consistency_loss(self, model, inputs, second, labels, sample_weight, return_outputs):
+        # One forward over both views: BatchNorm sees them together (AugMix does the same).
+        outputs = model(pixel_values=torch.cat([inputs["pixel_values"], second]))
+        first_logits, second_logits = outputs.logits.chunk(2)
+        weight = (torch.ones_like(labels, dtype=first_logits.dtype) if sample_weight is None
+                  else sample_weight.to(first_logits.device))
+        if sample_weight is None and self.class_weights is not None:
+            weight = self.class_weights.to(first_logits.device)[labels]
+        smoothing = self.args.label_smoothing_factor
+        cross_entropy = sum(torch.nn.functional.cross_entropy(logits, labels, reduction="none",
+                                                              label_smoothing=smoothing)
+                            for logits in (first_logits, second_logits)) / 2
+        per_sample = cross_entropy + self.consistency_weight * jensen_shannon(first_logits, second_logits)
+        loss = (per_sample * weight).sum() / weight.sum()
+        outputs.logits = first_logits
         return (loss, outputs) if return_outputs else loss
 
 
@@ -310,7 +357,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         group = [name.strip() for name in data_args.balance_group.split(",") if name.strip()]
         weights = source_balanced_weights(split_labels["train"], sources["train"], groups=[group] if group else ())
         splits["train"] = splits["train"].add_column("sample_weight", weights.tolist())
-    attach_transforms(splits, processor, build_train_augmentation(augmentation_config, seed=training_args.seed))
+    attach_transforms(splits, processor, build_train_augmentation(augmentation_config, seed=training_args.seed),
+                      two_views=data_args.consistency_weight > 0)
 
     # 3. Model from the registry.
     model = create_model(ModelSpec(
@@ -342,7 +390,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model=model, args=training_args, data_collator=collate,
         train_dataset=splits.get("train") if training_args.do_train else None,
         eval_dataset=splits.get("validation"), processing_class=processor,
-        compute_metrics=make_compute_metrics(), class_weights=class_weights)
+        compute_metrics=make_compute_metrics(), class_weights=class_weights,
+        consistency_weight=data_args.consistency_weight)
 
     # 4. Train (resuming from the last complete checkpoint when asked).
     train_seconds, images_per_second = 0.0, 0.0
@@ -435,7 +484,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "face_context": data_args.face_context, "face_detector": data_args.face_detector,
             "augment": asdict(augmentation_config), "kalman": data_args.kalman,
             "class_weights": data_args.class_weights, "source_balance": data_args.source_balance,
-            "balance_group": data_args.balance_group,
+            "balance_group": data_args.balance_group, "consistency_weight": data_args.consistency_weight,
+            "highpass_gain": data_args.highpass_gain,
             "freeze_backbone": model_args.freeze_backbone, "soup_with": soup,
             "crop_methods": crop_methods,
         },
