@@ -348,6 +348,16 @@ def test_consistency_training_runs_and_is_recorded(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 
+def test_crop_scale_reaches_the_resized_crop_and_is_range_checked(tmp_path: Path, capsys) -> None:
+    from hf_detector.training.arguments import augmentation_config_from, parse_args
+
+    _, data_args, _ = parse_args(["--data", str(tmp_path), "--aug_crop_scale_min", "0.5"])
+    assert augmentation_config_from(data_args).crop_scale == (0.5, 1.0)
+    with pytest.raises(SystemExit):
+        train_main(tiny_training_argv(tmp_path / "missing", tmp_path / "run", extra=["--aug_crop_scale_min", "0"]))
+    assert "--aug_crop_scale_min must be in (0, 1], got 0.0" in capsys.readouterr().err
+
+
 def test_negative_consistency_weight_fails_before_any_work(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         train_main(tiny_training_argv(tmp_path / "missing", tmp_path / "run", extra=["--consistency_weight", "-1"]))

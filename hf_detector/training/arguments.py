@@ -75,6 +75,9 @@ class DataArguments:
     aug_flip: bool = field(default=True)
     aug_rotate: bool = field(default=True)
     aug_resized_crop: bool = field(default=True)
+    aug_crop_scale_min: float = field(default=0.8, metadata={
+        "help": "smallest area fraction the random resized crop keeps (0 < x <= 1; the crop is then resized back): "
+                "lower = wider scale jitter, so a face's framing scale cannot be a cue"})
     aug_jpeg: bool = field(default=True)
     aug_blur: bool = field(default=True)
     aug_rescale: bool = field(default=True)
@@ -143,7 +146,7 @@ def augmentation_config_from(data_args: DataArguments) -> AugmentationConfig:
         jpeg=degrade if data_args.aug_jpeg else 0.0, blur=degrade if data_args.aug_blur else 0.0,
         rescale=degrade if data_args.aug_rescale else 0.0,
         colour=data_args.aug_colour, fake_degrade=data_args.aug_fake_degrade,
-        real_sharpen=data_args.aug_real_sharpen)
+        real_sharpen=data_args.aug_real_sharpen, crop_scale=(data_args.aug_crop_scale_min, 1.0))
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
@@ -159,6 +162,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     try:  # before any data is read, naming the flag rather than the config field
         for name in _PROBABILITY_FLAGS:
             check_probability(f"--{name}", getattr(data_args, name))
+        if not 0 < data_args.aug_crop_scale_min <= 1:
+            raise ValueError(f"--aug_crop_scale_min must be in (0, 1], got {data_args.aug_crop_scale_min}")
         if data_args.consistency_weight < 0:
             raise ValueError(f"--consistency_weight must be >= 0 (0 = off), got {data_args.consistency_weight}")
         build_processor(model_args, data_args)  # the processor's own checks (face_context, max_short_side, ...)
