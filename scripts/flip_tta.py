@@ -34,27 +34,37 @@ def scores(detector: Detector, paths: list[str], batch: int = 32) -> tuple[np.nd
     return np.concatenate(plain), np.concatenate(mirrored)
 
 
+def checkpoint_holdout(model: str) -> list[str]:
+    """The sources a leave-out run held out (from its metrics.json); [] for any other checkpoint."""
+    metrics = Path(model) / "metrics.json"
+    return json.loads(metrics.read_text()).get("training", {}).get("holdout") or [] if metrics.exists() else []
+
+
+def score_row(values: np.ndarray, labels: np.ndarray, sources: np.ndarray, threshold: float,
+              holdout: list[str]) -> dict:
+    """AUROC, ECE, each source's fraction called fake at `threshold` and, for a leave-out run, the AUROC of
+    its held-out sources against the other class."""
+    row = {"auroc": roc_auc_score(labels, values), "ece": expected_calibration_error(labels, values),
+           "fraction_fake": {s: float(np.mean(values[sources == s] >= threshold)) for s in sorted(set(sources))}}
+    held = np.isin(sources, holdout)
+    if held.any():
+        chosen = held | (~held & (labels != labels[held][0]))
+        row["heldout_auroc"] = roc_auc_score(labels[chosen], values[chosen])
+    return row
+
+
 def main(model: str) -> dict:
     paths, labels, sources = report.split_files(str(report.DATA))
     detector = Detector.from_pretrained(model)
     plain, mirrored = scores(detector, paths)
     labels_arr, sources_arr = np.asarray(labels), np.asarray(sources)
-    metrics = Path(model) / "metrics.json"
-    holdout = json.loads(metrics.read_text()).get("training", {}).get("holdout") or [] if metrics.exists() else []
+    holdout = checkpoint_holdout(model)
     out: dict = {"model": model, "threshold": detector.threshold, "holdout": holdout,
                  "disagreement": {"mean": float(np.mean(np.abs(mirrored - plain))),
                                   "max": float(np.max(np.abs(mirrored - plain)))}}
     for name, values in (("plain", plain), ("flip", (plain + mirrored) / 2)):
-        row = {"auroc": roc_auc_score(labels_arr, values), "ece": expected_calibration_error(labels_arr, values),
-               "fraction_fake": {s: float(np.mean(values[sources_arr == s] >= detector.threshold))
-                                 for s in sorted(set(sources))}}
-        held = np.isin(sources_arr, holdout)
-        if held.any():
-            chosen = held | (~held & (labels_arr != labels_arr[held][0]))
-            row["heldout_auroc"] = roc_auc_score(labels_arr[chosen], values[chosen])
-        out[name] = row
+        out[name] = score_row(values, labels_arr, sources_arr, detector.threshold, holdout)
     return out
-
 
 if __name__ == "__main__":
     print(json.dumps(main(sys.argv[1]), indent=2))

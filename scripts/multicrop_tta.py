@@ -22,10 +22,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
+from flip_tta import checkpoint_holdout, score_row  # noqa: E402
 
 from hf_detector import Detector  # noqa: E402
-from hf_detector.evaluation.detector_metrics import expected_calibration_error  # noqa: E402
 
 SUB_CROP = 0.9  # side of the sub-crops, as a fraction of the canonical crop's
 
@@ -54,24 +53,15 @@ def main(model: str) -> dict:
     detector = Detector.from_pretrained(model)
     scores = view_scores(detector, paths)
     labels_arr, sources_arr = np.asarray(labels), np.asarray(sources)
-    metrics = Path(model) / "metrics.json"
-    holdout = json.loads(metrics.read_text()).get("training", {}).get("holdout") or [] if metrics.exists() else []
+    holdout = checkpoint_holdout(model)
     averages = {"plain": scores[:, 0], "flip": scores[:, [0, 6]].mean(1), "five-crop": scores[:, 1:6].mean(1),
                 "five-crop + flip": scores[:, [1, 2, 3, 4, 5, 7, 8, 9, 10, 11]].mean(1),
                 "all 12 views": scores.mean(1)}
     out: dict = {"model": model, "threshold": detector.threshold, "holdout": holdout,
                  "views_disagree_mean": float(np.mean(scores.max(1) - scores.min(1)))}
     for name, values in averages.items():
-        row = {"auroc": roc_auc_score(labels_arr, values), "ece": expected_calibration_error(labels_arr, values),
-               "fraction_fake": {s: round(float(np.mean(values[sources_arr == s] >= detector.threshold)), 3)
-                                 for s in sorted(set(sources))}}
-        held = np.isin(sources_arr, holdout)
-        if held.any():
-            chosen = held | (~held & (labels_arr != labels_arr[held][0]))
-            row["heldout_auroc"] = roc_auc_score(labels_arr[chosen], values[chosen])
-        out[name] = row
+        out[name] = score_row(values, labels_arr, sources_arr, detector.threshold, holdout)
     return out
-
 
 if __name__ == "__main__":
     print(json.dumps(main(sys.argv[1]), indent=2))
