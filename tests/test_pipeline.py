@@ -358,6 +358,13 @@ def test_crop_scale_reaches_the_resized_crop_and_is_range_checked(tmp_path: Path
     assert "--aug_crop_scale_min must be in (0, 1], got 0.0" in capsys.readouterr().err
 
 
+def test_unknown_imagenet_weights_give_one_line(tmp_path: Path) -> None:
+    data = make_image_folder(tmp_path / "faces", per_class=4)
+    with pytest.raises(SystemExit, match="^error: no offline ImageNet weights are known for EfficientNet-lite1; "
+                                         "train it from scratch with --pretrained false$"):
+        train_main(tiny_training_argv(data, tmp_path / "run", model="efficientnet_lite1"))
+
+
 def test_negative_consistency_weight_fails_before_any_work(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         train_main(tiny_training_argv(tmp_path / "missing", tmp_path / "run", extra=["--consistency_weight", "-1"]))

@@ -33,6 +33,7 @@ from ..data.labels import REAL_ID
 from ..data.weighting import class_weights_for, source_balanced_weights
 from ..hub.push import HubError, TrainerHubMixin
 from ..models import ModelSpec, create_model
+from ..models.weights import WeightsError
 from ..preprocessing.augmentation import build_train_augmentation
 from ..preprocessing.processor import FaceImageProcessor
 from .arguments import (  # noqa: F401  (re-exported: the training interface of this module)
@@ -361,10 +362,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       two_views=data_args.consistency_weight > 0)
 
     # 3. Model from the registry.
-    model = create_model(ModelSpec(
-        name=model_args.model, image_size=model_args.image_size, pretrained=model_args.pretrained,
-        model_name_or_path=model_args.model_name_or_path, revision=model_args.model_revision,
-        depth_multiplier=model_args.depth_multiplier, dropout=model_args.dropout))
+    try:
+        model = create_model(ModelSpec(
+            name=model_args.model, image_size=model_args.image_size, pretrained=model_args.pretrained,
+            model_name_or_path=model_args.model_name_or_path, revision=model_args.model_revision,
+            depth_multiplier=model_args.depth_multiplier, dropout=model_args.dropout))
+    except WeightsError as error:  # missing or altered offline ImageNet weights: one line, not a traceback
+        raise SystemExit(f"error: {error}") from None
     soup = [p.strip() for p in model_args.soup_with.split(",") if p.strip()]
     if soup:
         from .soup import SoupError, check_ingredients
