@@ -348,6 +348,45 @@ def test_consistency_training_runs_and_is_recorded(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 
+def test_six_channel_stem_starts_as_the_imagenet_network() -> None:
+    """--highpass_beside's 6-channel MobileNetV2: ImageNet RGB filters and zeros for the residual channels, so
+    before training its features ignore the residual and equal the 3-channel network's."""
+    torch.manual_seed(0)
+    rgb_model = create_model("mobilenet_v2", image_size=64).eval()
+    six = create_model("mobilenet_v2", image_size=64, num_channels=6).eval()
+    assert six.config.num_channels == 6
+    pixels = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    residual = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = rgb_model.mobilenet_v2(pixels).pooler_output
+        got = six.mobilenet_v2(torch.cat([pixels, residual], dim=1)).pooler_output
+    assert torch.allclose(got, expected, atol=1e-5)
+    stem = six.mobilenet_v2.conv_stem.first_conv.convolution.weight
+    assert stem.shape[1] == 6 and not stem[:, 3:].any()
+
+
+@pytest.mark.slow
+def test_highpass_beside_trains_and_scores_alike_on_both_backends(tmp_path: Path) -> None:
+    """A run with the residual beside the picture saves a 6-channel model whose ONNX export (the default
+    backend) scores as the PyTorch backend does; a 3-channel model to start from is refused in one line."""
+    data = make_image_folder(tmp_path / "faces", per_class=8)
+    beside = ["--highpass_gain", "10", "--highpass_beside", "true"]
+    record = train_main(tiny_training_argv(data, tmp_path / "run", max_steps=2, extra=beside))
+    assert record["training"]["highpass_beside"] is True
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["num_channels"] == 6
+    assert json.loads((tmp_path / "run" / "preprocessor_config.json").read_text())["highpass_beside"] is True
+    image = next((data / "fake").iterdir())
+    onnx = Detector.from_pretrained(tmp_path / "run").predict(str(image)).p_fake
+    eager = Detector.from_pretrained(tmp_path / "run", backend="pytorch").predict(str(image)).p_fake
+    assert abs(onnx - eager) < 1e-4
+    plain = tmp_path / "plain"
+    train_main(tiny_training_argv(data, plain, max_steps=1))
+    with pytest.raises(SystemExit, match="^error: the model takes 3 input channels but the processor gives 6$"):
+        train_main(tiny_training_argv(data, tmp_path / "again", max_steps=1,
+                                      extra=[*beside, "--model_name_or_path", str(plain)]))
+
+
 def test_crop_scale_reaches_the_resized_crop_and_is_range_checked(tmp_path: Path, capsys) -> None:
     from hf_detector.training.arguments import augmentation_config_from, parse_args
 

@@ -244,3 +244,24 @@ def test_highpass_input_is_the_residual_and_the_same_on_both_processors(tmp_path
                               .finish_array(image), processor.finish_array(image))
     with pytest.raises(ValueError, match="highpass_gain"):
         FaceImageProcessor(highpass_gain=-1)
+
+
+def test_highpass_beside_adds_the_residual_as_three_channels_after_the_picture(tmp_path) -> None:
+    """highpass_beside: channels 0-2 are the normalised picture exactly as without the residual, 3-5 the
+    residual (gain x (pixels - blur), zero-centred); both processors and a saved copy agree."""
+    from hf_detector.preprocessing.core import LightProcessor, binomial_blur
+    from hf_detector.preprocessing.processor import FaceImageProcessor
+
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    processor = FaceImageProcessor(do_face_crop=False, size=16, highpass_gain=4.0, highpass_beside=True)
+    pixels = processor.finish_array(image)
+    assert pixels.shape == (6, 16, 16) and processor.num_channels == 6
+    plain = FaceImageProcessor(do_face_crop=False, size=16)
+    assert plain.num_channels == 3
+    np.testing.assert_array_equal(pixels[:3], plain.finish_array(image))
+    raw = np.asarray(image, np.float32) / 255.0
+    np.testing.assert_allclose(pixels[3:], (4.0 * (raw - binomial_blur(raw))).transpose(2, 0, 1), atol=1e-6)
+    processor.save_pretrained(tmp_path)
+    assert np.array_equal(LightProcessor.from_pretrained(tmp_path).finish_array(image), pixels)
+    with pytest.raises(ValueError, match="highpass_beside needs highpass_gain"):
+        FaceImageProcessor(highpass_beside=True)

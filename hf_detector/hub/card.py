@@ -240,10 +240,11 @@ def _processor_size(processor: dict[str, Any]) -> Any:
 def _preprocessing(processor: dict[str, Any]) -> list[dict[str, str]]:
     keys = ("max_short_side", "reduced_jpeg_quality", "size", "crop_size", "do_center_crop", "do_normalize",
             "image_mean", "image_std", "do_face_crop", "face_align", "face_margin", "face_context", "face_detector",
-            "face_detect_size", "do_kalman", "resample", "highpass_gain")
-    # highpass_gain only where it is on (checkpoints before it have no such key; 0 is the plain picture)
+            "face_detect_size", "do_kalman", "resample", "highpass_gain", "highpass_beside")
+    optional = ("highpass_gain", "highpass_beside")
+    # the residual options only where they are on (checkpoints before them have no such keys; 0/False = off)
     return [{"name": k, "value": _fmt(processor[k])} for k in keys
-            if k in processor and (k != "highpass_gain" or processor[k])]
+            if k in processor and (k not in optional or processor[k])]
 
 
 def _data_sources(metrics: dict[str, Any], datasets: list[str]) -> list[dict[str, str]]:

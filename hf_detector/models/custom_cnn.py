@@ -59,4 +59,4 @@ def build_custom_cnn(spec: ModelSpec) -> CustomCNNForImageClassification:
                                                                use_safetensors=True)
     dropout = 0.25 if spec.dropout is None else spec.dropout
     return CustomCNNForImageClassification(CustomCNNConfig(image_size=spec.image_size, dropout=dropout,
-                                                           **label_kwargs()))
+                                                           num_channels=spec.num_channels, **label_kwargs()))

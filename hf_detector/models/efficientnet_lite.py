@@ -207,6 +207,9 @@ def build_efficientnet_lite(spec: ModelSpec) -> EfficientNetLiteForImageClassifi
         return EfficientNetLiteForImageClassification.from_pretrained(
             spec.model_name_or_path, revision=spec.revision, use_safetensors=True, ignore_mismatched_sizes=True,
             **label_kwargs())
+    if spec.num_channels != 3:
+        raise ValueError(f"{spec.name} takes 3 input channels, not {spec.num_channels} (use mobilenet_v2 for "
+                         "--highpass_beside)")
     variant = spec.name.rsplit("_", 1)[1]
     model = EfficientNetLiteForImageClassification(EfficientNetLiteConfig(
         variant=variant, image_size=spec.image_size, dropout=spec.dropout, **label_kwargs()))

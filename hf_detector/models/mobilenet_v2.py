@@ -41,9 +41,10 @@ def load_torchvision_state_dict(path: Path | None = None) -> dict[str, torch.Ten
 
 
 def mobilenet_config(image_size: int = 224, depth_multiplier: float = 1.0, num_labels: int | None = None,
-                     dropout: float | None = None) -> MobileNetV2Config:
+                     dropout: float | None = None, num_channels: int = 3) -> MobileNetV2Config:
     kwargs = label_kwargs() if num_labels is None else {"num_labels": num_labels}
     return MobileNetV2Config(
+        num_channels=num_channels,
         depth_multiplier=depth_multiplier,
         image_size=image_size,
         tf_padding=False,  # torchvision pads symmetrically
@@ -64,7 +65,12 @@ def convert_torchvision_state_dict(tv_state: dict[str, torch.Tensor],
         raise WeightsError(f"layer count differs: torchvision {len(tv_items)} vs transformers {len(hf_keys)}")
     converted = {}
     for (tv_key, tensor), hf_key in zip(tv_items, hf_keys, strict=True):
-        if tuple(tensor.shape) != tuple(target[hf_key].shape):
+        wanted = tuple(target[hf_key].shape)
+        if tensor.dim() == 4 and wanted[1] > tensor.shape[1] == 3 and wanted[0] == tensor.shape[0]:
+            # a stem with extra input channels (a residual beside RGB): ImageNet's RGB filters, zeros for the
+            # rest, so training starts from the pretrained network's function and learns the new input
+            tensor = torch.cat([tensor, tensor.new_zeros((wanted[0], wanted[1] - 3, *wanted[2:]))], dim=1)
+        if tuple(tensor.shape) != wanted:
             raise WeightsError(f"shape mismatch {tv_key} {tuple(tensor.shape)} -> {hf_key} "
                                f"{tuple(target[hf_key].shape)}")
         converted[hf_key] = tensor.clone()
@@ -85,7 +91,8 @@ def build_mobilenet_v2(spec: ModelSpec) -> MobileNetV2ForImageClassification:
         return MobileNetV2ForImageClassification.from_pretrained(
             spec.model_name_or_path, revision=spec.revision, use_safetensors=True,
             ignore_mismatched_sizes=True, **label_kwargs())
-    model = MobileNetV2ForImageClassification(mobilenet_config(spec.image_size, depth, dropout=spec.dropout))
+    model = MobileNetV2ForImageClassification(mobilenet_config(spec.image_size, depth, dropout=spec.dropout,
+                                                               num_channels=spec.num_channels))
     if spec.pretrained:
         if depth != 1.0:
             logger.warning("ImageNet weights exist offline only for depth 1.0; depth %s starts from scratch", depth)

@@ -25,6 +25,7 @@ class ModelSpec:
     revision: str | None = None
     depth_multiplier: float = 1.0
     dropout: float | None = None
+    num_channels: int = 3  # input channels: 6 when the processor puts a high-pass residual beside the picture
 
 
 Builder = Callable[[ModelSpec], PreTrainedModel]

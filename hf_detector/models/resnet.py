@@ -18,6 +18,7 @@ def build_resnet(spec: ModelSpec) -> ResNetForImageClassification:
         return ResNetForImageClassification.from_pretrained(
             spec.model_name_or_path, revision=spec.revision, use_safetensors=True,
             ignore_mismatched_sizes=True, **label_kwargs())
-    config = ResNetConfig(embedding_size=64, **RESNET_SHAPES[spec.name], **label_kwargs())
+    config = ResNetConfig(embedding_size=64, num_channels=spec.num_channels, **RESNET_SHAPES[spec.name],
+                          **label_kwargs())
     config.image_size = spec.image_size
     return ResNetForImageClassification(config)

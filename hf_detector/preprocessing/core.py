@@ -111,6 +111,7 @@ class FaceProcessing:
         image_mean: list[float] | None = None,
         image_std: list[float] | None = None,
         highpass_gain: float = 0.0,
+        highpass_beside: bool = False,
     ) -> None:
         if isinstance(size, int):
             size = {"height": size, "width": size}
@@ -149,6 +150,11 @@ class FaceProcessing:
         self.highpass_gain = float(highpass_gain or 0.0)
         if self.highpass_gain < 0:
             raise ValueError(f"highpass_gain must be 0 (off) or > 0, got {highpass_gain}")
+        # True (with a gain): the residual comes as three more channels after the normalised picture (6 in all)
+        # instead of replacing it, so an ImageNet stem keeps its colour input and learns the residual beside it.
+        self.highpass_beside = bool(highpass_beside)
+        if self.highpass_beside and not self.highpass_gain:
+            raise ValueError("highpass_beside needs highpass_gain > 0 (the residual's gain)")
         self.do_normalize = do_normalize
         self.image_mean = list(image_mean or IMAGENET_MEAN)
         self.image_std = list(image_std or IMAGENET_STD)
@@ -223,11 +229,19 @@ class FaceProcessing:
         if image.size != (width, height):
             image = image.resize((width, height), resample=Image.Resampling(self.resample))
         array = np.asarray(image, dtype=np.float32) / 255.0
-        if self.highpass_gain:
-            array = 0.5 + self.highpass_gain * (array - binomial_blur(array))
+        residual = self.highpass_gain * (array - binomial_blur(array)) if self.highpass_gain else None
+        if residual is not None and not self.highpass_beside:
+            array = 0.5 + residual
         if self.do_normalize:
             array = (array - np.asarray(self.image_mean, np.float32)) / np.asarray(self.image_std, np.float32)
+        if self.highpass_beside:  # zero-centred already: the residual is not normalised
+            array = np.concatenate([array, residual], axis=2)
         return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+    @property
+    def num_channels(self) -> int:
+        """Channels of `finish_array`'s output: 6 with the residual beside the picture, else 3."""
+        return 6 if self.highpass_beside else 3
 
 
 class LightProcessor(FaceProcessing):

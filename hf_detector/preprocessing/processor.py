@@ -62,6 +62,7 @@ class FaceImageProcessor(FaceProcessing, BaseImageProcessor):
         image_mean: list[float] | None = None,
         image_std: list[float] | None = None,
         highpass_gain: float = 0.0,
+        highpass_beside: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -71,7 +72,7 @@ class FaceImageProcessor(FaceProcessing, BaseImageProcessor):
             max_short_side=max_short_side, reduced_jpeg_quality=reduced_jpeg_quality, size=size, resample=resample,
             do_kalman=do_kalman, kalman_process_noise=kalman_process_noise,
             kalman_measurement_noise=kalman_measurement_noise, do_normalize=do_normalize, image_mean=image_mean,
-            image_std=image_std, highpass_gain=highpass_gain)
+            image_std=image_std, highpass_gain=highpass_gain, highpass_beside=highpass_beside)
 
     # -- stage 2: pixels for the model -----------------------------------------------------------
     def finish_one(self, crop: Image.Image) -> torch.Tensor:

@@ -95,6 +95,9 @@ class DataArguments:
     highpass_gain: float = field(default=0.0, metadata={
         "help": "> 0: the model sees the high-pass residual of its input (minus a 3x3 binomial blur) times this "
                 "gain instead of the picture, in training and inference alike (0 = the picture)"})
+    highpass_beside: bool = field(default=False, metadata={
+        "help": "with --highpass_gain: give the model the residual as 3 more channels beside the picture (a "
+                "6-channel stem; ImageNet weights start with zeros for the new channels) instead of replacing it"})
     consistency_weight: float = field(default=0.0, metadata={
         "help": "> 0: every training crop is augmented twice (plus +-1 level of noise on the second view) and "
                 "the loss adds this weight x the Jensen-Shannon divergence of the two predictions (AugMix's "
@@ -198,4 +201,5 @@ def build_processor(model_args: ModelArguments, data_args: DataArguments) -> Fac
         kalman_process_noise=data_args.kalman_process_noise,
         kalman_measurement_noise=data_args.kalman_measurement_noise,
         highpass_gain=data_args.highpass_gain,
+        highpass_beside=data_args.highpass_beside,
     )

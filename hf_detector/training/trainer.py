@@ -366,9 +366,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model = create_model(ModelSpec(
             name=model_args.model, image_size=model_args.image_size, pretrained=model_args.pretrained,
             model_name_or_path=model_args.model_name_or_path, revision=model_args.model_revision,
-            depth_multiplier=model_args.depth_multiplier, dropout=model_args.dropout))
-    except WeightsError as error:  # missing or altered offline ImageNet weights: one line, not a traceback
+            depth_multiplier=model_args.depth_multiplier, dropout=model_args.dropout,
+            num_channels=processor.num_channels))
+    except (WeightsError, ValueError) as error:  # missing or altered ImageNet weights, a bad combination
         raise SystemExit(f"error: {error}") from None
+    channels = int(getattr(model.config, "num_channels", 3) or 3)
+    if channels != processor.num_channels:  # e.g. a 3-channel checkpoint to start from with --highpass_beside
+        raise SystemExit(f"error: the model takes {channels} input channels but the processor gives "
+                         f"{processor.num_channels}")
     soup = [p.strip() for p in model_args.soup_with.split(",") if p.strip()]
     if soup:
         from .soup import SoupError, check_ingredients
@@ -489,7 +494,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "augment": asdict(augmentation_config), "kalman": data_args.kalman,
             "class_weights": data_args.class_weights, "source_balance": data_args.source_balance,
             "balance_group": data_args.balance_group, "consistency_weight": data_args.consistency_weight,
-            "highpass_gain": data_args.highpass_gain,
+            "highpass_gain": data_args.highpass_gain, "highpass_beside": data_args.highpass_beside,
             "freeze_backbone": model_args.freeze_backbone, "soup_with": soup,
             "crop_methods": crop_methods,
         },
