@@ -35,8 +35,8 @@ test-fast: setup
 demo: setup
 	$(PY) app.py
 
-# Retrain the bundled model from its committed recipe (the bundled run, 8,952 images: 9.3 min of training,
-# 12.4 min for the run, 13.4 min wall on 2 cores with the face crops, about 2 min with BlazeFace).
+# Retrain the bundled model from its committed recipe (the bundled run, 8,952 images: 12.0 min of training,
+# 14.4 min for the run on 2 cores with the face crops, about 2 min with BlazeFace, computed in it).
 default-model: setup
 	$(PY) train/train.py train/configs/default.json --output_dir hf_detector/checkpoints/default
 
