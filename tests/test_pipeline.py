@@ -367,11 +367,13 @@ def test_six_channel_stem_starts_as_the_imagenet_network() -> None:
 
 @pytest.mark.slow
 def test_highpass_beside_trains_and_scores_alike_on_both_backends(tmp_path: Path) -> None:
-    """A run with the residual beside the picture saves a 6-channel model whose ONNX export (the default
+    """A run with the residual beside the picture (and the consistency loss) saves a 6-channel model whose ONNX export (the default
     backend) scores as the PyTorch backend does; a 3-channel model to start from is refused in one line."""
     data = make_image_folder(tmp_path / "faces", per_class=8)
     beside = ["--highpass_gain", "10", "--highpass_beside", "true"]
-    record = train_main(tiny_training_argv(data, tmp_path / "run", max_steps=2, extra=beside))
+    # with the default's consistency loss: its second view's noise reaches the residual channels too
+    record = train_main(tiny_training_argv(data, tmp_path / "run", max_steps=2,
+                                           extra=[*beside, "--consistency_weight", "2"]))
     assert record["training"]["highpass_beside"] is True
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["num_channels"] == 6

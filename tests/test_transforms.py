@@ -265,3 +265,21 @@ def test_highpass_beside_adds_the_residual_as_three_channels_after_the_picture(t
     assert np.array_equal(LightProcessor.from_pretrained(tmp_path).finish_array(image), pixels)
     with pytest.raises(ValueError, match="highpass_beside needs highpass_gain"):
         FaceImageProcessor(highpass_beside=True)
+
+
+@pytest.mark.parametrize("settings", [{}, {"highpass_gain": 10.0}, {"highpass_gain": 50.0, "highpass_beside": True},
+                                      {"highpass_gain": 10.0, "do_normalize": False}])
+def test_pixel_noise_effect_is_what_noise_on_the_picture_does_to_the_output(settings: dict) -> None:
+    """The consistency loss's second view adds noise after the processor; this map must equal adding the noise to
+    the picture first (checked with whole levels, which a PIL image can carry), for every input mode."""
+    from hf_detector.preprocessing.processor import FaceImageProcessor
+
+    rng = np.random.default_rng(3)
+    clean = rng.integers(2, 254, (16, 16, 3)).astype(np.int16)
+    levels = rng.integers(-1, 2, (16, 16, 3)).astype(np.int16)
+    processor = FaceImageProcessor(do_face_crop=False, size=16, **settings)
+    before = processor.finish_array(Image.fromarray(clean.astype(np.uint8)))
+    after = processor.finish_array(Image.fromarray((clean + levels).astype(np.uint8)))
+    effect = processor.pixel_noise_effect(levels.astype(np.float32) / 255)
+    assert effect.shape == before.shape
+    np.testing.assert_allclose(after - before, effect, atol=1e-4)

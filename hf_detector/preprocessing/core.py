@@ -238,6 +238,17 @@ class FaceProcessing:
             array = np.concatenate([array, residual], axis=2)
         return np.ascontiguousarray(array.transpose(2, 0, 1))
 
+    def pixel_noise_effect(self, noise: np.ndarray) -> np.ndarray:
+        """What adding `noise` ((H, W, 3), units of [0, 1]) to the resized picture adds to `finish_array`'s
+        output, (C, H, W): everything after the resize is linear (residual, normalisation), so a view with
+        invisible noise is the clean output plus this."""
+        residual = self.highpass_gain * (noise - binomial_blur(noise)) if self.highpass_gain else None
+        picture = noise if residual is None or self.highpass_beside else residual
+        if self.do_normalize:
+            picture = picture / np.asarray(self.image_std, np.float32)
+        parts = [picture, residual] if self.highpass_beside else [picture]
+        return np.ascontiguousarray(np.concatenate(parts, axis=2).transpose(2, 0, 1), dtype=np.float32)
+
     @property
     def num_channels(self) -> int:
         """Channels of `finish_array`'s output: 6 with the residual beside the picture, else 3."""
