@@ -228,26 +228,27 @@ class FaceProcessing:
             image = kalman_denoise_pil(image, self.kalman_process_noise, self.kalman_measurement_noise)
         if image.size != (width, height):
             image = image.resize((width, height), resample=Image.Resampling(self.resample))
-        array = np.asarray(image, dtype=np.float32) / 255.0
-        residual = self.highpass_gain * (array - binomial_blur(array)) if self.highpass_gain else None
-        if residual is not None and not self.highpass_beside:
-            array = 0.5 + residual
-        if self.do_normalize:
-            array = (array - np.asarray(self.image_mean, np.float32)) / np.asarray(self.image_std, np.float32)
-        if self.highpass_beside:  # zero-centred already: the residual is not normalised
-            array = np.concatenate([array, residual], axis=2)
-        return np.ascontiguousarray(array.transpose(2, 0, 1))
+        return self._pixel_map(np.asarray(image, dtype=np.float32) / 255.0, offsets=True)
 
     def pixel_noise_effect(self, noise: np.ndarray) -> np.ndarray:
         """What adding `noise` ((H, W, 3), units of [0, 1]) to the resized picture adds to `finish_array`'s
         output, (C, H, W): everything after the resize is linear (residual, normalisation), so a view with
         invisible noise is the clean output plus this."""
-        residual = self.highpass_gain * (noise - binomial_blur(noise)) if self.highpass_gain else None
-        picture = noise if residual is None or self.highpass_beside else residual
+        return self._pixel_map(noise, offsets=False)
+
+    def _pixel_map(self, array: np.ndarray, offsets: bool) -> np.ndarray:
+        """(H, W, 3) pixels in [0, 1] -> the model's (C, H, W): residual and normalisation. `offsets=False` drops
+        the constant terms (mid-grey, the mean), leaving the linear part that noise goes through."""
+        residual = self.highpass_gain * (array - binomial_blur(array)) if self.highpass_gain else None
+        if residual is not None and not self.highpass_beside:
+            array = 0.5 + residual if offsets else residual
         if self.do_normalize:
-            picture = picture / np.asarray(self.image_std, np.float32)
-        parts = [picture, residual] if self.highpass_beside else [picture]
-        return np.ascontiguousarray(np.concatenate(parts, axis=2).transpose(2, 0, 1), dtype=np.float32)
+            if offsets:
+                array = array - np.asarray(self.image_mean, np.float32)
+            array = array / np.asarray(self.image_std, np.float32)
+        if self.highpass_beside:  # zero-centred already: the residual is not normalised
+            array = np.concatenate([array, residual], axis=2)
+        return np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
 
     @property
     def num_channels(self) -> int:

@@ -129,15 +129,10 @@ def attach_transforms(splits: DatasetDict, processor: FaceImageProcessor, augmen
         if two_views:
             second = processor.finish([augmentation(crop.convert("RGB"), label) for crop, label in pairs])
             # noise on the resized picture's 3 channels, mapped through the processor's linear rest (a residual
-            # channel sees the noise's residual); on a plain picture that is noise / std, drawn as it always was
+            # channel sees the noise's residual; a plain picture gets noise / std)
             noise = (torch.rand((second.shape[0], 3, *second.shape[2:])) * 2 - 1) * (VIEW_NOISE_LEVELS / 255)
-            if processor.highpass_gain:
-                noise = torch.from_numpy(np.stack([processor.pixel_noise_effect(n.permute(1, 2, 0).numpy())
-                                                   for n in noise]))
-            else:
-                std = torch.tensor(processor.image_std if processor.do_normalize else [1.0] * 3).view(1, 3, 1, 1)
-                noise = noise / std
-            features["pixel_values_2"] = second + noise
+            effect = np.stack([processor.pixel_noise_effect(n.permute(1, 2, 0).numpy()) for n in noise])
+            features["pixel_values_2"] = second + torch.from_numpy(effect)
         if "sample_weight" in batch:
             features["sample_weight"] = torch.tensor(batch["sample_weight"], dtype=torch.float32)
         return features
