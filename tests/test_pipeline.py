@@ -343,8 +343,9 @@ def test_consistency_loss_is_cross_entropy_plus_weighted_divergence() -> None:
 def test_consistency_training_runs_and_is_recorded(tmp_path: Path) -> None:
     data = make_image_folder(tmp_path / "faces", per_class=8)
     record = train_main(tiny_training_argv(data, tmp_path / "run", model="custom_cnn", image_size=24, max_steps=2,
-                                           extra=["--consistency_weight", "5"]))
+                                           extra=["--consistency_weight", "5", "--backbone_lr_scale", "0.1"]))
     assert record["training"]["consistency_weight"] == 5.0
+    assert record["training"]["backbone_lr_scale"] == 0.1
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 
@@ -397,6 +398,48 @@ def test_crop_scale_reaches_the_resized_crop_and_is_range_checked(tmp_path: Path
     with pytest.raises(SystemExit):
         train_main(tiny_training_argv(tmp_path / "missing", tmp_path / "run", extra=["--aug_crop_scale_min", "0"]))
     assert "--aug_crop_scale_min must be in (0, 1], got 0.0" in capsys.readouterr().err
+
+
+def test_backbone_lr_scale_splits_every_group_and_the_schedule_keeps_the_ratio(tmp_path: Path) -> None:
+    from transformers import TrainingArguments
+
+    from hf_detector.training.trainer import DetectorTrainer
+
+    model = create_model("custom_cnn", image_size=24)
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, weight_decay=0.01, warmup_steps=2,
+                             lr_scheduler_type="cosine", report_to="none", use_cpu=True)
+    trainer = DetectorTrainer(model=model, args=args, backbone_lr_scale=0.1)
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    groups = trainer.optimizer.param_groups
+    head = {id(p) for name, p in model.named_parameters() if name.startswith("classifier")}
+    assert head and sorted(id(p) for g in groups for p in g["params"]) == sorted(id(p) for p in model.parameters())
+    for group in groups:  # each group is all head or all backbone, at its own rate, weight decay kept
+        in_head = {id(p) in head for p in group["params"]}
+        assert len(in_head) == 1 and group["lr"] == pytest.approx(0.0)  # warmup starts at 0
+        group["is_head"] = in_head.pop()
+    assert {g["weight_decay"] for g in groups} == {0.0, 0.01}
+    for _ in range(4):
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+    rates = {g["is_head"]: g["lr"] for g in groups}
+    assert rates[True] > 0 and rates[False] == pytest.approx(0.1 * rates[True])
+
+
+def test_default_optimizer_is_untouched_without_backbone_lr_scale(tmp_path: Path) -> None:
+    from transformers import TrainingArguments
+
+    from hf_detector.training.trainer import DetectorTrainer
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = DetectorTrainer(model=create_model("custom_cnn", image_size=24), args=args)
+    assert len(trainer.create_optimizer().param_groups) == 2  # the Trainer's own decay / no-decay groups
+
+
+@pytest.mark.parametrize("scale", ["0", "-0.5"])
+def test_non_positive_backbone_lr_scale_fails_before_any_work(tmp_path: Path, capsys, scale: str) -> None:
+    with pytest.raises(SystemExit):
+        train_main(tiny_training_argv(tmp_path / "missing", tmp_path / "run", extra=["--backbone_lr_scale", scale]))
+    assert "--backbone_lr_scale must be > 0" in capsys.readouterr().err
 
 
 def test_unknown_imagenet_weights_give_one_line(tmp_path: Path) -> None:

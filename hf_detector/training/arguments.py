@@ -32,6 +32,9 @@ class ModelArguments:
     depth_multiplier: float = field(default=1.0, metadata={"help": "MobileNetV2 width (1.0 or 0.35)"})
     dropout: float | None = field(default=None, metadata={"help": "classifier dropout (model default if unset)"})
     freeze_backbone: bool = field(default=False, metadata={"help": "train the classifier head only"})
+    backbone_lr_scale: float = field(default=1.0, metadata={
+        "help": "learning-rate multiplier for every layer but the classifier head (e.g. 0.1: fine-tune the "
+                "ImageNet features gently while the head learns at the full rate)"})
     channels_last: bool = field(default=True, metadata={
         "help": "train in channels-last memory layout (convolutions ~1.5x faster on CPU); same saved weights"})
     int8: bool = field(default=True, metadata={
@@ -167,6 +170,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
             check_probability(f"--{name}", getattr(data_args, name))
         if not 0 < data_args.aug_crop_scale_min <= 1:
             raise ValueError(f"--aug_crop_scale_min must be in (0, 1], got {data_args.aug_crop_scale_min}")
+        if not model_args.backbone_lr_scale > 0:
+            raise ValueError(f"--backbone_lr_scale must be > 0 (--freeze_backbone trains the head only), "
+                             f"got {model_args.backbone_lr_scale}")
         if data_args.consistency_weight < 0:
             raise ValueError(f"--consistency_weight must be >= 0 (0 = off), got {data_args.consistency_weight}")
         build_processor(model_args, data_args)  # the processor's own checks (face_context, max_short_side, ...)

@@ -169,13 +169,36 @@ class DetectorTrainer(TrainerHubMixin, Trainer):
     cross-entropy on two augmented views of each crop plus that weight x their Jensen-Shannon divergence."""
 
     def __init__(self, *args: Any, class_weights: torch.Tensor | None = None, consistency_weight: float = 0.0,
-                 **kwargs: Any) -> None:
+                 backbone_lr_scale: float = 1.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
         self.consistency_weight = float(consistency_weight)
+        self.backbone_lr_scale = float(backbone_lr_scale)
         # compute_loss returns a per-batch mean, not a sum over `num_items_in_batch`: tell the Trainer, so it
         # divides by gradient_accumulation_steps (otherwise GA multiplies the loss and gradients).
         self.model_accepts_loss_kwargs = False
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer; with `backbone_lr_scale`, every parameter group split in two, the classifier
+        head at the learning rate and the rest at scale x it (the scheduler then scales both alike)."""
+        optimizer = super().create_optimizer(model)
+        if self.backbone_lr_scale == 1.0:
+            return optimizer
+        model = self.model if model is None else model
+        head = {id(p) for name, p in model.named_parameters() if name.startswith("classifier")}
+        groups = []
+        for group in optimizer.param_groups:
+            settings = {k: v for k, v in group.items() if k != "params"}
+            for is_head in (True, False):
+                params = [p for p in group["params"] if (id(p) in head) == is_head]
+                if params:
+                    lr = settings["lr"] * (1.0 if is_head else self.backbone_lr_scale)
+                    groups.append({**settings, "params": params, "lr": lr})
+        # before the first step the optimizer holds no state, so its groups can be replaced
+        optimizer.param_groups = []
+        for group in groups:
+            optimizer.add_param_group(group)
+        return optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
@@ -402,7 +425,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         train_dataset=splits.get("train") if training_args.do_train else None,
         eval_dataset=splits.get("validation"), processing_class=processor,
         compute_metrics=make_compute_metrics(), class_weights=class_weights,
-        consistency_weight=data_args.consistency_weight)
+        consistency_weight=data_args.consistency_weight, backbone_lr_scale=model_args.backbone_lr_scale)
 
     # 4. Train (resuming from the last complete checkpoint when asked).
     train_seconds, images_per_second = 0.0, 0.0
@@ -497,7 +520,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "class_weights": data_args.class_weights, "source_balance": data_args.source_balance,
             "balance_group": data_args.balance_group, "consistency_weight": data_args.consistency_weight,
             "highpass_gain": data_args.highpass_gain, "highpass_beside": data_args.highpass_beside,
-            "freeze_backbone": model_args.freeze_backbone, "soup_with": soup,
+            "freeze_backbone": model_args.freeze_backbone, "backbone_lr_scale": model_args.backbone_lr_scale,
+            "soup_with": soup,
             "crop_methods": crop_methods,
         },
         "evaluations": evaluations,
