@@ -53,10 +53,11 @@ NOTES_KEY = "hf_detector.notes"
 FULL_SIZE_KEY = "hf_detector.full_size"
 # The draft keeps at least this many times the requested shorter side: the Lanczos reduction that follows
 # still has real pixels to average, as it had from the full picture. HF_DETECTOR_JPEG_DRAFT=0 switches it off.
-# 2 (a 12-MP photo decoded at 1/4): on bench/startup.py's 40 12-MP photos scores move from the full decode's by
-# at most 0.096 (mean 0.016) at 2 and 0.143 (0.018) at 3, while an invisible +-1 level of noise on the full
-# decode's reduced picture moves them by up to 0.21 (mean 0.02): both margins sit inside the model's own
-# noise floor, and 2 decodes in half the time (docs/performance.md).
+# 2 (a 12-MP photo decoded at 1/4): on bench/startup.py's 40 12-MP photos the bundled model's scores move from
+# the full decode's by at most 0.033 (mean 0.009), half of what an invisible +-1 level of noise on the full
+# decode's reduced picture does (up to 0.067) and less than an exact Lanczos of the full decode (0.087); a
+# margin of 3 moved them more, not less, on an earlier model (0.143 vs 0.096) and decodes twice the pixels
+# (docs/performance.md).
 DRAFT_MARGIN = 2
 
 # Signatures of the formats we decode: a file that starts like one but cannot be opened is damaged,
