@@ -29,6 +29,8 @@ _LAZY = {
     "CustomCNNForImageClassification": "hf_detector.models.custom_cnn",
     "EfficientNetLiteConfig": "hf_detector.models.efficientnet_lite",
     "EfficientNetLiteForImageClassification": "hf_detector.models.efficientnet_lite",
+    "LocalMobileNetV2Config": "hf_detector.models.local_mobilenet_v2",
+    "LocalMobileNetV2ForImageClassification": "hf_detector.models.local_mobilenet_v2",
     "register_auto_classes": "hf_detector.models.registration",
 }
 

@@ -115,6 +115,12 @@ RECIPES: dict[str, tuple[str, dict]] = {
     # Lite0 lost?
     "lite1": ("EfficientNet-Lite1 (ImageNet) instead of MobileNetV2, the default recipe otherwise",
               {"model": "efficientnet_lite1"}),
+    # issue 24's "generator's own traces" lever: a patch-level classifier (Chai et al., 2020). MobileNetV2's
+    # first 5 blocks (ImageNet), a classifier at every location of the 256 px context crop at native pixels,
+    # logits averaged: each vote sees 59 px, so none can read the framing the full network leans on.
+    "local5": ("patch-level MobileNetV2 (first 5 blocks, each location sees 59 px) on the 256 px crop at native "
+               "pixels, location logits averaged", {"model": "mobilenet_v2_local", "image_size": 256,
+                                                     "local_blocks": 5}),
     # issue 24's residual lever: the model sees pixels minus their 3x3 blur (x10) instead of the picture
     "highpass": ("the default recipe on the high-pass residual (pixels minus a 3x3 binomial blur, x10) instead "
                  "of the picture", {"highpass_gain": 10.0}),

@@ -60,7 +60,8 @@ def test_identity_groups_never_straddle_splits(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("architecture", ["mobilenet_v2", "resnet-18", "custom_cnn", "efficientnet_lite0"])
+@pytest.mark.parametrize("architecture", ["mobilenet_v2", "resnet-18", "custom_cnn", "efficientnet_lite0",
+                                          "mobilenet_v2_local"])
 def test_trainer_runs_every_architecture(architecture: str, image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / architecture
     size = 32 if architecture != "custom_cnn" else 24
@@ -76,7 +77,7 @@ def test_trainer_runs_every_architecture(architecture: str, image_folder: Path, 
 
 def test_registry_lists_all_families() -> None:
     assert {"mobilenet_v2", "mobilenet_v2_0.35", "resnet-18", "resnet-50", "custom_cnn",
-            "efficientnet_lite0"} <= set(available_models())
+            "efficientnet_lite0", "mobilenet_v2_local"} <= set(available_models())
     with pytest.raises(ValueError, match="unknown model"):
         create_model("vgg")
 
@@ -159,7 +160,8 @@ def test_efficientnet_lite_loads_through_auto_classes_and_ships_its_shim(tmp_pat
     assert shim_model.config_class is namespace["EfficientNetLiteConfig"]
 
 
-@pytest.mark.parametrize("architecture", ["mobilenet_v2_0.35", "custom_cnn", "resnet-18", "efficientnet_lite0"])
+@pytest.mark.parametrize("architecture", ["mobilenet_v2_0.35", "custom_cnn", "resnet-18", "efficientnet_lite0",
+                                          "mobilenet_v2_local"])
 def test_direct_weight_loading_equals_from_pretrained(architecture: str, tmp_path: Path) -> None:
     """`load_classifier` (from_config + strict state dict) gives from_pretrained's model; anything it cannot
     load exactly (here: a renamed key) goes through from_pretrained, which reports the problem."""

@@ -40,6 +40,8 @@ CUSTOM_MODELS = {
     CUSTOM_CNN_MODEL_TYPE: ("CustomCNNConfig", "CustomCNNForImageClassification", "hf_detector.models.custom_cnn"),
     "hf_detector_efficientnet_lite": ("EfficientNetLiteConfig", "EfficientNetLiteForImageClassification",
                                       "hf_detector.models.efficientnet_lite"),
+    "hf_detector_local_mobilenet_v2": ("LocalMobileNetV2Config", "LocalMobileNetV2ForImageClassification",
+                                       "hf_detector.models.local_mobilenet_v2"),
 }
 # (Auto class, class name in the shim, module of the installed package that defines it)
 _PROCESSOR = ("AutoImageProcessor", PROCESSOR_CLASS, "hf_detector.preprocessing.processor")

@@ -5,7 +5,7 @@ May import: data, runtime, preprocessing. A new architecture is one new file her
 
 from __future__ import annotations
 
-from . import custom_cnn, efficientnet_lite, mobilenet_v2, resnet  # noqa: F401  (each family registers itself)
+from . import custom_cnn, efficientnet_lite, local_mobilenet_v2, mobilenet_v2, resnet  # noqa: F401  (each family registers itself)
 from .registry import (
            MODEL_REGISTRY,
            Builder,

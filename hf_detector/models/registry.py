@@ -25,6 +25,7 @@ class ModelSpec:
     revision: str | None = None
     depth_multiplier: float = 1.0
     dropout: float | None = None
+    local_blocks: int = 5  # mobilenet_v2_local: blocks before the per-location classifier
     num_channels: int = 3  # input channels: 6 when the processor puts a high-pass residual beside the picture
 
 

@@ -54,6 +54,11 @@ def _efficientnet_lite(model: nn.Module) -> nn.Module:
     return model._conv_head  # 1x1 conv to the 1280-channel features, as for MobileNetV2
 
 
+@register_target_layer("hf_detector_local_mobilenet_v2")
+def _local_mobilenet_v2(model: nn.Module) -> nn.Module:
+    return model.head  # the per-location features the classifier votes with
+
+
 @register_target_layer("resnet")
 def _resnet(model: nn.Module) -> nn.Module:
     return model.resnet.encoder.stages[-1]  # last stage

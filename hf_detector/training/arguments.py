@@ -30,6 +30,9 @@ class ModelArguments:
     image_size: int = field(default=128, metadata={"help": "model input size (96/128/160/224/256)"})
     pretrained: bool = field(default=True, metadata={"help": "ImageNet initialisation where offline weights exist"})
     depth_multiplier: float = field(default=1.0, metadata={"help": "MobileNetV2 width (1.0 or 0.35)"})
+    local_blocks: int = field(default=5, metadata={
+        "help": "mobilenet_v2_local: MobileNetV2 blocks kept before the per-location classifier (5: each location "
+                "sees 59 px)"})
     dropout: float | None = field(default=None, metadata={"help": "classifier dropout (model default if unset)"})
     freeze_backbone: bool = field(default=False, metadata={"help": "train the classifier head only"})
     backbone_lr_scale: float = field(default=1.0, metadata={

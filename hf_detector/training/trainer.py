@@ -392,6 +392,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             name=model_args.model, image_size=model_args.image_size, pretrained=model_args.pretrained,
             model_name_or_path=model_args.model_name_or_path, revision=model_args.model_revision,
             depth_multiplier=model_args.depth_multiplier, dropout=model_args.dropout,
+            local_blocks=model_args.local_blocks,
             num_channels=processor.num_channels))
     except (WeightsError, ValueError) as error:  # missing or altered ImageNet weights, a bad combination
         raise SystemExit(f"error: {error}") from None
