@@ -8,7 +8,7 @@ flips, small rotations, crops and zoom-out do the same for residual framing diff
 Every op is a plain function `op(image, rng) -> image` taking a `random.Random` or a numpy
 `Generator`, so results are reproducible from a seed.
 
-Stage: preprocessing (imports data).
+Stage: preprocessing (imports data; `real_ffhq_reframe` uses this stage's faces and framing).
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def colour_jitter(image: Image.Image, rng: Rng, strength: float = 0.1) -> Image.
 # --- composition -------------------------------------------------------------------------------------
 
 _PROBABILITY_FIELDS = ("flip", "rotate", "resized_crop", "zoom_out", "colour", "rescale", "blur", "jpeg",
-                       "fake_degrade", "real_sharpen")
+                       "fake_degrade", "real_sharpen", "real_ffhq_reframe")
 
 
 def check_probability(name: str, value: float) -> float:
@@ -228,6 +228,7 @@ class AugmentationConfig:
     fake_degrade: float = 0.0
     real_sharpen: float = 0.0
     fake_degrade_factor: tuple[float, float] = (0.35, 0.75)
+    real_ffhq_reframe: float = 0.0
 
     def __post_init__(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
@@ -248,7 +249,8 @@ class AugmentationConfig:
 
 
 class TrainAugmentation:
-    """Callable PIL -> PIL applying the configured ops; a class (not a closure) so it pickles.
+    """Callable PIL -> PIL applying the configured ops; a class (not a closure) so it pickles (the face
+    detector of `real_ffhq_reframe` is made on first use, in the process that uses it).
 
     Note: with DataLoader workers each worker gets a copy of the same rng state; call
     `reseed(seed + worker_id)` in a `worker_init_fn` to decorrelate them.
@@ -257,6 +259,21 @@ class TrainAugmentation:
     def __init__(self, config: AugmentationConfig, seed: int | None = None) -> None:
         self.config = config
         self.rng = random.Random(seed)
+        self._detector = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_detector": None}
+
+    def _reframe(self, image: Image.Image) -> Image.Image:
+        """A real photo put in FFHQ's frame (framing.ffhq_align), at its own size; unchanged without a face."""
+        from .faces.blazeface import BlazeFaceDetector
+        from .framing import ffhq_align, ffhq_eyes_mouth
+
+        if self._detector is None:
+            self._detector = BlazeFaceDetector()
+        face = self._detector.largest(image)
+        points = ffhq_eyes_mouth(face) if face is not None else None
+        return image if points is None else ffhq_align(image, *points, size=max(image.size))
 
     def reseed(self, seed: int | None) -> None:
         self.rng = random.Random(seed)
@@ -283,6 +300,9 @@ class TrainAugmentation:
     def __call__(self, image: Image.Image, label: int | None = None) -> Image.Image:
         """Augment one image; `label` (0 real, 1 fake) enables the class-conditional quality ops."""
         image = _rgb(image)
+        # first, as it replaces the framing; drawn only when switched on, so other recipes keep their draws
+        if label == REAL_ID and self.config.real_ffhq_reframe > 0 and self.rng.random() < self.config.real_ffhq_reframe:
+            image = self._reframe(image)
         steps = self._steps()
         steps[5:5] = self._quality_steps(label)  # after colour, before the shared degradations
         for probability, op in steps:

@@ -264,3 +264,54 @@ def crop_face(
     return FaceCrop(
         image=Image.fromarray(np.ascontiguousarray(out)), face=face, method=method, outside=outside
     )
+
+
+def ffhq_eyes_mouth(face: Face) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(eye on the image's left, eye on its right, mouth centre) of a face with landmarks, else None."""
+    if face.landmarks is None:
+        return None
+    points = np.asarray(face.landmarks, dtype=np.float64)
+    mouth = points[3] if face.scheme == "blazeface" else (points[3] + points[4]) / 2  # MTCNN: mouth corners
+    return points[0], points[1], mouth
+
+
+def ffhq_align(image: Image.Image, eye_left: np.ndarray, eye_right: np.ndarray, mouth: np.ndarray,
+               size: int = 256) -> Image.Image:
+    """The face framed the way the FFHQ dataset framed its photos (Karras et al., 2019, `recreate_aligned_images`):
+    an oriented square of max(2 x eye distance, 1.8 x eye-to-mouth) on either side of a point just below the eyes;
+    where it leaves the picture, reflected pixels blurred and faded to the median colour, as FFHQ padded.
+
+    Why: almost every FFHQ-framed face in the training data is a GAN's. Real photos put in that frame (the
+    `real_ffhq_reframe` augmentation) stop the frame itself from meaning "fake".
+    """
+    eye_avg = (eye_left + eye_right) * 0.5
+    eye_to_eye = eye_right - eye_left
+    eye_to_mouth = mouth - eye_avg
+    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
+    x = x / max(np.hypot(*x), 1e-6)
+    x = x * max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.flipud(x) * [-1, 1]
+    centre = eye_avg + eye_to_mouth * 0.1
+    quad = np.stack([centre - x - y, centre - x + y, centre + x + y, centre + x - y])
+    qsize = float(np.hypot(*x) * 2)
+    rgb = np.asarray(_to_rgb(image), dtype=np.float32)
+    height, width = rgb.shape[:2]
+    # padding as FFHQ's `enable_padding` branch: reflect, then blur and fade the padded band to the median colour
+    border = max(int(np.rint(qsize * 0.1)), 3)
+    pad = np.maximum([border - np.floor(quad[:, 0].min()), border - np.floor(quad[:, 1].min()),
+                      np.ceil(quad[:, 0].max()) - width + border, np.ceil(quad[:, 1].max()) - height + border], 0)
+    if pad.max() > border - 4:
+        left, top, right, bottom = (int(v) for v in np.maximum(pad, int(np.rint(qsize * 0.3))))
+        rgb = cv2.copyMakeBorder(rgb, top, bottom, left, right, cv2.BORDER_REFLECT_101)
+        h, w = rgb.shape[:2]
+        yy, xx = np.ogrid[:h, :w]
+        mask = np.maximum(1.0 - np.minimum(xx / left, (w - 1 - xx) / right),
+                          1.0 - np.minimum(yy / top, (h - 1 - yy) / bottom)).astype(np.float32)[..., None]
+        blurred = cv2.GaussianBlur(rgb, (0, 0), max(qsize * 0.02, 0.5))
+        rgb = rgb + (blurred - rgb) * np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
+        rgb = rgb + (np.median(rgb, axis=(0, 1)) - rgb) * np.clip(mask, 0.0, 1.0)
+        quad = quad + [left, top]
+    source = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
+    out = source.transform((size * 2, size * 2), Image.Transform.QUAD, tuple((quad + 0.5).flatten()),
+                           Image.Resampling.BILINEAR)
+    return out.resize((size, size), Image.Resampling.LANCZOS)

@@ -95,6 +95,9 @@ class DataArguments:
         "help": "probability of an extra down-up rescale of FAKE images only (fakes are all sharp here)"})
     aug_real_sharpen: float = field(default=0.0, metadata={
         "help": "probability of an unsharp mask on REAL images only (so that sharp does not mean fake)"})
+    aug_real_ffhq_reframe: float = field(default=0.0, metadata={
+        "help": "probability of putting a REAL photo in FFHQ's frame (its alignment and padding) before the other "
+                "augmentations, so that the FFHQ frame, which nearly all fakes here have, stops meaning fake"})
     kalman: bool = field(default=False, metadata={"help": "Kalman-filter denoising (the prototype's), opt-in"})
     kalman_process_noise: float = field(default=1e-3)
     kalman_measurement_noise: float = field(default=1e-2)
@@ -142,7 +145,7 @@ DEFAULT_TRAINING_ARGS: dict[str, Any] = {
 
 
 # The DataArguments flags that are probabilities; `parse_args` range-checks them.
-_PROBABILITY_FLAGS = ("aug_degrade_probability", "aug_fake_degrade", "aug_real_sharpen")
+_PROBABILITY_FLAGS = ("aug_degrade_probability", "aug_fake_degrade", "aug_real_sharpen", "aug_real_ffhq_reframe")
 
 
 def augmentation_config_from(data_args: DataArguments) -> AugmentationConfig:
@@ -155,7 +158,8 @@ def augmentation_config_from(data_args: DataArguments) -> AugmentationConfig:
         jpeg=degrade if data_args.aug_jpeg else 0.0, blur=degrade if data_args.aug_blur else 0.0,
         rescale=degrade if data_args.aug_rescale else 0.0,
         colour=data_args.aug_colour, fake_degrade=data_args.aug_fake_degrade,
-        real_sharpen=data_args.aug_real_sharpen, crop_scale=(data_args.aug_crop_scale_min, 1.0))
+        real_sharpen=data_args.aug_real_sharpen, crop_scale=(data_args.aug_crop_scale_min, 1.0),
+        real_ffhq_reframe=data_args.aug_real_ffhq_reframe)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
