@@ -145,6 +145,9 @@ RECIPES: dict[str, tuple[str, dict]] = {
     "consistency2": ("the default recipe with the two-view consistency loss at weight 2 (10 lost in distribution)",
                      {"consistency_weight": 2.0}),
     "consistency2_seed43": ("consistency2, seed 43", {"consistency_weight": 2.0, "seed": 43}),
+    # between the adopted weight 2 and weight 10 (which lost in distribution): does more invariance still pay?
+    "consistency4": ("the default recipe with the two-view consistency loss at weight 4 (2 is the default)",
+                     {"consistency_weight": 4.0}),
     # 90 % sub-crops move the default's p(fake) by 0.27 on average (scripts/multicrop_tta.py): the framing scale
     # is a cue. Wider scale jitter in training (random resized crop down to half the area) takes it away.
     "scale_jitter": ("the default recipe with the random resized crop down to 50 % of the area (80 %)",
