@@ -508,3 +508,27 @@ def test_held_out_source_is_scored_against_the_other_class(held: str, tmp_path: 
     trained = {s["name"]: s for s in record["data_sources"]}
     assert held not in trained and set(trained) | {held} == {"real-src0", "real-src1", "fake-src0", "fake-src1"}
     assert sum(s["n"] for s in trained.values()) == record["training"]["train_images"]
+
+
+def test_train_source_cap_keeps_at_most_n_of_a_source(tmp_path: Path) -> None:
+    """--train_source_cap: the capped source keeps N training images (a seeded draw), the others all of theirs;
+    a malformed cap or an unknown source is one error line before any training."""
+    from datasets import Dataset
+
+    from hf_detector.training.arguments import parse_source_caps
+    from hf_detector.training.trainer import cap_sources
+
+    train = Dataset.from_dict({"source": ["a"] * 10 + ["b"] * 6, "label": [0] * 16})
+    capped = cap_sources(train, {"a": 3}, seed=42)
+    assert capped["source"].count("a") == 3 and capped["source"].count("b") == 6
+    assert cap_sources(train, {"a": 3}, seed=42)["source"] == capped["source"]  # reproducible
+    assert cap_sources(train, {"b": 0}, seed=1)["source"] == ["a"] * 10
+    assert parse_source_caps(" a=3, b=0 ") == {"a": 3, "b": 0}
+    for bad in ("a", "a=-1", "=3", "a=x"):
+        with pytest.raises(ValueError, match="--train_source_cap takes SOURCE=N"):
+            parse_source_caps(bad)
+    with pytest.raises(ValueError, match="absent from the training split: c"):
+        cap_sources(train, {"c": 1}, seed=0)
+    data = make_image_folder(tmp_path / "faces")
+    with pytest.raises(SystemExit, match="^error: --train_source_cap names sources absent"):
+        train_main(tiny_training_argv(data, tmp_path / "run", extra=["--train_source_cap", "nowhere=1"]))

@@ -58,6 +58,9 @@ class DataArguments:
     holdout: str = field(default="", metadata={"help": "comma-separated sources/generators to hold out entirely"})
     max_train_samples: int | None = field(default=None, metadata={
         "help": "train on a subset of this many images, drawn with split_seed (the same images for every seed)"})
+    train_source_cap: str = field(default="", metadata={
+        "help": "at most N training images of a source, e.g. 'ffhq-140k=100' (comma-separated; drawn with "
+                "split_seed after max_train_samples): how a held-out row moves with the amount of one source"})
     max_eval_samples: int | None = field(default=None, metadata={
         "help": "evaluate on subsets of this many images, drawn with split_seed"})
     face_crop: bool = field(default=True, metadata={"help": "detect and crop the face (centre crop otherwise)"})
@@ -162,6 +165,19 @@ def augmentation_config_from(data_args: DataArguments) -> AugmentationConfig:
         real_ffhq_reframe=data_args.aug_real_ffhq_reframe)
 
 
+def parse_source_caps(text: str) -> dict[str, int]:
+    """`--train_source_cap` 'a=10,b=0' as {source: at most this many training images}; ValueError in one line."""
+    caps: dict[str, int] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        source, _, count = item.partition("=")
+        if not source.strip() or not count.strip().isdigit():
+            raise ValueError(f"--train_source_cap takes SOURCE=N items (N >= 0), got {item!r}")
+        caps[source.strip()] = int(count)
+    return caps
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
@@ -182,6 +198,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
                              f"got {model_args.backbone_lr_scale}")
         if data_args.consistency_weight < 0:
             raise ValueError(f"--consistency_weight must be >= 0 (0 = off), got {data_args.consistency_weight}")
+        parse_source_caps(data_args.train_source_cap)
         build_processor(model_args, data_args)  # the processor's own checks (face_context, max_short_side, ...)
     except ValueError as error:
         parser.error(str(error))

@@ -43,6 +43,7 @@ from .arguments import (  # noqa: F401  (re-exported: the training interface of 
     augmentation_config_from,
     build_processor,
     parse_args,
+    parse_source_caps,
 )
 from .calibration import bake_temperature
 from .memory import keep_freed_memory
@@ -143,6 +144,23 @@ def attach_transforms(splits: DatasetDict, processor: FaceImageProcessor, augmen
 
     for name, split in splits.items():
         split.set_transform(train_transform if name == "train" else eval_transform)
+
+
+def cap_sources(train: Dataset, caps: dict[str, int], seed: int) -> Dataset:
+    """`train` with at most caps[source] images of each capped source (a seeded draw, the rest untouched)."""
+    sources = train["source"]
+    unknown = sorted(set(caps) - set(sources))
+    if unknown:
+        raise ValueError(f"--train_source_cap names sources absent from the training split: {', '.join(unknown)}")
+    order = np.random.default_rng(seed).permutation(len(sources))
+    seen: dict[str, int] = {}
+    keep = []
+    for index in order:
+        source = sources[index]
+        seen[source] = seen.get(source, 0) + 1
+        if source not in caps or seen[source] <= caps[source]:
+            keep.append(int(index))
+    return train.select(sorted(keep))
 
 
 def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -368,6 +386,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if data_args.max_train_samples and "train" in splits:
         splits["train"] = splits["train"].shuffle(seed=data_args.split_seed).select(
             range(min(data_args.max_train_samples, len(splits["train"]))))
+    caps = parse_source_caps(data_args.train_source_cap)
+    if caps and "train" in splits:
+        try:
+            splits["train"] = cap_sources(splits["train"], caps, data_args.split_seed)
+        except ValueError as error:  # a source the data does not have: one line, before any training
+            raise SystemExit(f"error: {error}") from None
     if data_args.max_eval_samples:
         for name in [n for n in splits if n != "train"]:
             splits[name] = splits[name].shuffle(seed=data_args.split_seed).select(
