@@ -641,7 +641,7 @@ def leave_out_section(runs: dict[str, dict]) -> list[str]:
                   f"Overrides of train/configs/default.json: `{json.dumps(overrides) if overrides else 'none'}`.", "",
                   *table_markdown(leave_out_table(rows))]
         if recipe == "default":
-            lines += ["", "Every other recipe screened on this protocol (two seeds each on the worst rows, with what "
+            lines += ["", "Every other recipe screened on this protocol (two seeds on the worst rows, one where the first lost clearly; with what "
                       "won and what lost): [recipe_screening.md](recipe_screening.md)."]
         worst_real = max(((s, summary["per_source"][s]) for summary in rows.values() for s in REAL_SOURCES
                           if s in summary["per_source"]), key=lambda item: item[1])
