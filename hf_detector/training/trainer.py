@@ -539,7 +539,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "train_images": len(splits["train"]) if "train" in splits else 0,
             "wall_time_s": round(wall, 1), "train_time_s": round(train_seconds, 1),
             "images_per_second": round(images_per_second, 2), "seed": training_args.seed,
-            "holdout": holdout, "face_crop": data_args.face_crop, "face_align": data_args.face_align,
+            "holdout": holdout, "train_source_cap": caps, "face_crop": data_args.face_crop, "face_align": data_args.face_align,
             "face_context": data_args.face_context, "face_detector": data_args.face_detector,
             "augment": asdict(augmentation_config), "kalman": data_args.kalman,
             "class_weights": data_args.class_weights, "source_balance": data_args.source_balance,
