@@ -366,7 +366,7 @@ def main() -> int:
     # The other recipes are screening runs (scripts/screen.py, docs/recipe_screening.md): each is measured
     # against the default of its day, so `make report` retrains only the committed recipe's leave-outs.
     parser.add_argument("--recipes", default="default",
-                        help="leaveout group: only these recipes (comma-separated; 'all' = every recipe, ~5 h)")
+                        help="leaveout group: only these recipes (comma-separated; 'all' = every recipe, ~7 h)")
     args = parser.parse_args()
     if not Path(args.data).is_dir():
         print(f"error: {args.data} not found (the development set); pass --data DIR", file=sys.stderr)
