@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import MobileNetV2Config, MobileNetV2Model
+from transformers import MobileNetV2Config, MobileNetV2ForImageClassification, MobileNetV2Model
 from transformers.modeling_outputs import ImageClassifierOutputWithNoAttention
 from transformers.models.mobilenet_v2.modeling_mobilenet_v2 import MobileNetV2PreTrainedModel
 
-from .mobilenet_v2 import BASE_MODEL_ID, convert_torchvision_state_dict, load_torchvision_state_dict
+from .mobilenet_v2 import (
+    BASE_MODEL_ID,
+    convert_torchvision_state_dict,
+    load_torchvision_state_dict,
+    mobilenet_config,
+)
 from .registry import ModelSpec, label_kwargs, register_model
 
 # Receptive field (pixels) and stride of one location after n of MobileNetV2's 16 inverted residual blocks
@@ -95,10 +100,6 @@ def build_local_mobilenet_v2(spec: ModelSpec) -> LocalMobileNetV2ForImageClassif
         **label_kwargs())
     model = LocalMobileNetV2ForImageClassification(config)
     if spec.pretrained:
-        from transformers import MobileNetV2ForImageClassification
-
-        from .mobilenet_v2 import mobilenet_config
-
         full = MobileNetV2ForImageClassification(mobilenet_config(spec.image_size, num_channels=spec.num_channels))
         imagenet = convert_torchvision_state_dict(load_torchvision_state_dict(), full, False)
         kept = {k: v for k, v in imagenet.items() if k in model.state_dict()}
